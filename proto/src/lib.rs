@@ -1,0 +1,17 @@
+//! `mijia-proto`: the sans-IO core of mijia.
+//!
+//! This crate turns bytes into meaning and back. It contains:
+//!
+//! - [`miio`]: the encrypted miIO UDP packet format (header, MD5 checksum,
+//!   AES-128-CBC), the hello handshake, JSON-RPC envelopes with the quirk
+//!   fixes real firmware needs, and per-device session state (request ids,
+//!   stamps, reply matching).
+//! - [`miot`]: the MIoT spec model (services, properties, actions), the
+//!   bundled real spec documents, names and value checks.
+//!
+//! It does **not** open sockets, spawn tasks, sleep or read the clock: time is
+//! always an argument. It never panics on input from the wire, a file or a
+//! user; every parser returns a typed error instead.
+
+pub mod miio;
+pub mod miot;

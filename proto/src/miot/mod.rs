@@ -1,0 +1,1 @@
+//! MIoT specs (placeholder, being written).
