@@ -109,7 +109,10 @@ fn repair(src: &[u8]) -> Vec<u8> {
             // A comma right before a closing bracket came from a doubled
             // comma at the end; drop it.
             let len = out.len();
-            if let Some(pos) = out[..len - 1].iter().rposition(|c| !c.is_ascii_whitespace()) {
+            if let Some(pos) = out[..len - 1]
+                .iter()
+                .rposition(|c| !c.is_ascii_whitespace())
+            {
                 if out[pos] == b',' {
                     out.remove(pos);
                 }
@@ -144,17 +147,26 @@ mod tests {
 
     #[test]
     fn strict_first() {
-        assert_eq!(parse(b"{\"a\":1}\0\0").unwrap(), (json!({"a":1}), Repair::None));
+        assert_eq!(
+            parse(b"{\"a\":1}\0\0").unwrap(),
+            (json!({"a":1}), Repair::None)
+        );
     }
 
     #[test]
     fn quirks() {
         assert_eq!(p(b"{\"a\":1,,\"b\":2}"), json!({"a":1,"b":2}));
-        assert_eq!(p(b"{\"id\":1,\"result\":,\"x\":2}"), json!({"id":1,"result":null,"x":2}));
+        assert_eq!(
+            p(b"{\"id\":1,\"result\":,\"x\":2}"),
+            json!({"id":1,"result":null,"x":2})
+        );
         assert_eq!(p(b"{\"value\":00}"), json!({"value":0}));
         assert_eq!(p(b"{\"value\":007,\"v\":-01}"), json!({"value":7,"v":-1}));
         assert_eq!(p(b"{\"a\":[1,2]}\0garbage"), json!({"a":[1,2]}));
-        assert_eq!(p(b"{\"a\":\"x,,00\",,\"b\":100}"), json!({"a":"x,,00","b":100}));
+        assert_eq!(
+            p(b"{\"a\":\"x,,00\",,\"b\":100}"),
+            json!({"a":"x,,00","b":100})
+        );
         assert_eq!(p(b"{\"a\":1.05,,}"), json!({"a":1.05}));
     }
 

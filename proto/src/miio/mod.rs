@@ -16,6 +16,7 @@
 pub mod crypto;
 pub mod json;
 pub mod packet;
+pub mod roundtrip;
 pub mod rpc;
 pub mod session;
 pub mod token;

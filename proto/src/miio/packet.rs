@@ -116,12 +116,7 @@ pub const MAX_PLAINTEXT: usize = 65_507 - HEADER_LEN - 16;
 pub struct TooLarge(pub usize);
 
 /// Encrypt `plaintext` and build a complete packet.
-pub fn encode(
-    token: &Token,
-    did: u64,
-    stamp: u32,
-    plaintext: &[u8],
-) -> Result<Vec<u8>, TooLarge> {
+pub fn encode(token: &Token, did: u64, stamp: u32, plaintext: &[u8]) -> Result<Vec<u8>, TooLarge> {
     encode_with_keys(token, &Keys::derive(token), did, stamp, plaintext)
 }
 
@@ -307,7 +302,10 @@ mod tests {
     #[test]
     fn checks_before_decrypting() {
         let mut p = encode(&tok(), 1, 1, b"{}").unwrap();
-        assert!(matches!(decode(&tok(), &p[..20]), Err(PacketError::TooShort(20))));
+        assert!(matches!(
+            decode(&tok(), &p[..20]),
+            Err(PacketError::TooShort(20))
+        ));
         assert!(matches!(
             decode(&tok(), &p[..40]),
             Err(PacketError::BadLength { .. })
@@ -337,7 +335,10 @@ mod tests {
             HelloKind::Provisioned,
             HelloKind::Zeros,
             HelloKind::Token(tok()),
-            HelloKind::Msub { sub_ts: 7, wildcard: true },
+            HelloKind::Msub {
+                sub_ts: 7,
+                wildcard: true,
+            },
         ] {
             let r = hello_reply(42, 7, &kind);
             assert!(!is_hello_request(&r));

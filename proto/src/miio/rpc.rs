@@ -286,8 +286,10 @@ mod tests {
 
     #[test]
     fn error_forms() {
-        let a = Response::parse(br#"{"id":2,"error":{"code":-9999,"message":"user ack timeout"}}"#).unwrap();
-        let b = Response::parse(br#"{"id":2,"error":{"code":-9999,"error":"user ack timeout"}}"#).unwrap();
+        let a = Response::parse(br#"{"id":2,"error":{"code":-9999,"message":"user ack timeout"}}"#)
+            .unwrap();
+        let b = Response::parse(br#"{"id":2,"error":{"code":-9999,"error":"user ack timeout"}}"#)
+            .unwrap();
         assert_eq!(a, b);
         let e = a.outcome.unwrap_err();
         assert!(e.is_retryable());
@@ -299,8 +301,14 @@ mod tests {
     #[test]
     fn bad_payloads() {
         assert_eq!(Response::parse(b"[1]"), Err(PayloadError::NotObject));
-        assert_eq!(Response::parse(br#"{"id":0,"result":1}"#), Err(PayloadError::BadId));
-        assert_eq!(Response::parse(br#"{"id":1}"#), Err(PayloadError::NoOutcome));
+        assert_eq!(
+            Response::parse(br#"{"id":0,"result":1}"#),
+            Err(PayloadError::BadId)
+        );
+        assert_eq!(
+            Response::parse(br#"{"id":1}"#),
+            Err(PayloadError::NoOutcome)
+        );
         assert_eq!(Request::parse(br#"{"id":1}"#), Err(PayloadError::NoMethod));
     }
 

@@ -394,14 +394,26 @@ mod tests {
         let first = s.request("get_prop", json!(["power"]), now).unwrap();
         s.abandon();
         let second = s.request("get_prop", json!(["power"]), now).unwrap();
-        let late = device_reply(0x0123_4567, 1001, format!(r#"{{"id":{},"result":["off"]}}"#, first.id).as_bytes());
+        let late = device_reply(
+            0x0123_4567,
+            1001,
+            format!(r#"{{"id":{},"result":["off"]}}"#, first.id).as_bytes(),
+        );
         assert_eq!(s.handle(&late, now), Incoming::Stale { id: first.id });
-        let good = device_reply(0x0123_4567, 1002, format!(r#"{{"id":{},"result":["on"]}}"#, second.id).as_bytes());
+        let good = device_reply(
+            0x0123_4567,
+            1002,
+            format!(r#"{{"id":{},"result":["on"]}}"#, second.id).as_bytes(),
+        );
         assert!(matches!(s.handle(&good, now), Incoming::Reply(r) if r.id == second.id));
         // The same reply again is a duplicate.
         assert_eq!(s.handle(&good, now), Incoming::Stale { id: second.id });
         // A reply from another did is not ours.
-        let other = device_reply(7, 1, format!(r#"{{"id":{},"result":1}}"#, second.id).as_bytes());
+        let other = device_reply(
+            7,
+            1,
+            format!(r#"{{"id":{},"result":1}}"#, second.id).as_bytes(),
+        );
         assert_eq!(s.handle(&other, now), Incoming::ForeignDid(7));
     }
 
@@ -410,7 +422,11 @@ mod tests {
         let now = Instant::now();
         let mut s = ready(now);
         let r = s.request("x", json!([]), now).unwrap();
-        let reply = device_reply(0x0123_4567, 5000, format!(r#"{{"id":{},"result":1}}"#, r.id).as_bytes());
+        let reply = device_reply(
+            0x0123_4567,
+            5000,
+            format!(r#"{{"id":{},"result":1}}"#, r.id).as_bytes(),
+        );
         s.handle(&reply, now);
         assert_eq!(s.stamp_at(now), 5000);
     }
@@ -421,15 +437,28 @@ mod tests {
         let mut s = ready(now);
         let r = s.request("x", json!([]), now).unwrap();
         let other: Token = "ffffffffffffffffffffffffffffffff".parse().unwrap();
-        let p = packet::encode(&other, 0x0123_4567, 1, format!(r#"{{"id":{},"result":1}}"#, r.id).as_bytes()).unwrap();
-        assert_eq!(s.handle(&p, now), Incoming::BadPacket(PacketError::Checksum));
+        let p = packet::encode(
+            &other,
+            0x0123_4567,
+            1,
+            format!(r#"{{"id":{},"result":1}}"#, r.id).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(
+            s.handle(&p, now),
+            Incoming::BadPacket(PacketError::Checksum)
+        );
     }
 
     #[test]
     fn push_is_recognised() {
         let now = Instant::now();
         let mut s = ready(now);
-        let p = device_reply(0x0123_4567, 1, br#"{"id":77,"method":"properties_changed","params":[]}"#);
+        let p = device_reply(
+            0x0123_4567,
+            1,
+            br#"{"id":77,"method":"properties_changed","params":[]}"#,
+        );
         assert!(matches!(s.handle(&p, now), Incoming::Push(r) if r.method == "properties_changed"));
     }
 }

@@ -110,8 +110,16 @@ mod tests {
     #[test]
     fn errors_name_the_problem() {
         assert_eq!("abc".parse::<Token>(), Err(TokenError::Length(3)));
-        let e = "0011223344556677889zaabbccddeeff".parse::<Token>().unwrap_err();
-        assert_eq!(e, TokenError::NotHex { position: 20, found: 'z' });
+        let e = "0011223344556677889zaabbccddeeff"
+            .parse::<Token>()
+            .unwrap_err();
+        assert_eq!(
+            e,
+            TokenError::NotHex {
+                position: 20,
+                found: 'z'
+            }
+        );
         assert!(e.to_string().contains("character 20"));
     }
 

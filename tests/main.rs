@@ -1,0 +1,5 @@
+//! The one integration test binary. Each module drives a part of the
+//! product; tests that need devices start a simulated fleet on loopback.
+
+mod fuzz_seeds;
+mod vectors;
