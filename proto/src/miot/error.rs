@@ -43,6 +43,15 @@ impl ItemKind {
             Self::Event => "event",
         }
     }
+
+    /// `properties`, `actions` or `events`.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Self::Property => "properties",
+            Self::Action => "actions",
+            Self::Event => "events",
+        }
+    }
 }
 
 impl fmt::Display for ItemKind {
@@ -148,6 +157,12 @@ pub enum SpecError {
         /// The URN problem.
         #[source]
         source: UrnError,
+    },
+    /// The instances index as a whole is unusable.
+    #[error("instances index: {problem}")]
+    BadIndex {
+        /// What is wrong with it.
+        problem: String,
     },
     /// An entry of the instances index is unusable.
     #[error("instances index entry {index}: {problem}")]

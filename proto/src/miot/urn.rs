@@ -182,10 +182,12 @@ impl Urn {
             _ => None,
         };
         let version = match segs.get(5) {
-            Some(v) if !v.is_empty() => Some(v.parse::<u32>().map_err(|_| UrnError::BadVersion {
-                urn: urn(),
-                version: (*v).to_string(),
-            })?),
+            Some(v) if !v.is_empty() => {
+                Some(v.parse::<u32>().map_err(|_| UrnError::BadVersion {
+                    urn: urn(),
+                    version: (*v).to_string(),
+                })?)
+            }
             _ => None,
         };
         let tail = segs
