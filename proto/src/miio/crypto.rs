@@ -15,6 +15,15 @@ pub fn md5(data: &[u8]) -> [u8; 16] {
     Md5::digest(data).into()
 }
 
+/// MD5 over several slices, as if concatenated.
+pub fn md5_parts(parts: &[&[u8]]) -> [u8; 16] {
+    let mut h = Md5::new();
+    for p in parts {
+        h.update(p);
+    }
+    h.finalize().into()
+}
+
 /// The AES key and IV derived from a token.
 #[derive(Clone)]
 pub struct Keys {
@@ -46,6 +55,14 @@ impl Keys {
     /// Encrypt with PKCS#7 padding.
     pub fn encrypt(&self, plaintext: &[u8]) -> Vec<u8> {
         Enc::new(&self.key.into(), &self.iv.into()).encrypt_padded_vec_mut::<Pkcs7>(plaintext)
+    }
+
+    /// Encrypt `buf[..len]` in place; `buf` must be exactly the padded
+    /// length (`(len / 16 + 1) * 16`).
+    pub fn encrypt_in_place(&self, buf: &mut [u8], len: usize) {
+        // The buffer is sized by the caller for PKCS#7; a mismatch would be
+        // a programming error, and leaves the buffer unencrypted-zero.
+        let _ = Enc::new(&self.key.into(), &self.iv.into()).encrypt_padded_mut::<Pkcs7>(buf, len);
     }
 
     /// Decrypt and remove PKCS#7 padding. Fails on a length that is not a

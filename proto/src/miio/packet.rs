@@ -131,11 +131,13 @@ pub fn encode_with_keys(
     if plaintext.len() > MAX_PLAINTEXT {
         return Err(TooLarge(plaintext.len()));
     }
-    let ct = keys.encrypt(plaintext);
-    let length = HEADER_LEN + ct.len();
+    // Encrypt straight into the datagram buffer: header, then ciphertext.
+    let ct_len = (plaintext.len() / 16 + 1) * 16;
+    let length = HEADER_LEN + ct_len;
     let mut out = vec![0u8; length];
+    out[HEADER_LEN..HEADER_LEN + plaintext.len()].copy_from_slice(plaintext);
+    keys.encrypt_in_place(&mut out[HEADER_LEN..], plaintext.len());
     write_header(&mut out, length, did, stamp, token.as_bytes());
-    out[HEADER_LEN..].copy_from_slice(&ct);
     let sum = md5(&out);
     out[16..32].copy_from_slice(&sum);
     Ok(out)
@@ -157,11 +159,7 @@ pub fn verify(token: &Token, buf: &[u8]) -> Result<Header, PacketError> {
     if header.length == HEADER_LEN {
         return Err(PacketError::Empty);
     }
-    let mut scratch = Vec::with_capacity(pkt.len());
-    scratch.extend_from_slice(&pkt[..16]);
-    scratch.extend_from_slice(token.as_bytes());
-    scratch.extend_from_slice(&pkt[HEADER_LEN..]);
-    let expect = md5(&scratch);
+    let expect = super::crypto::md5_parts(&[&pkt[..16], token.as_bytes(), &pkt[HEADER_LEN..]]);
     if !ct_eq(&expect, &header.checksum) {
         return Err(PacketError::Checksum);
     }
