@@ -1,5 +1,7 @@
 //! The one integration test binary. Each module drives a part of the
 //! product; tests that need devices start a simulated fleet on loopback.
 
+mod cli;
+mod common;
 mod fuzz_seeds;
 mod vectors;

@@ -1,1 +1,215 @@
-fn main() {}
+//! `fake-device`: run a simulated fleet on loopback, or write a fleet file.
+//!
+//! ```text
+//! fake-device serve --fleet FILE
+//! fake-device serve --model M --addr A --token T --did D [--unprovisioned]
+//! fake-device fleet --count N --out FILE [--base 127.1.0.1] [--port 54321] [--seed S]
+//! ```
+//!
+//! `serve` prints one JSON line per device on stdout once every socket is
+//! bound (`{"name","did","model","addr","token"}`), then runs until SIGINT
+//! or SIGTERM. Logs go to stderr (`RUST_LOG`). Errors print one line and
+//! exit non-zero.
+
+use std::io::Write;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fake_device::{DeviceConfig, Fleet, FleetConfig, FleetError};
+use mijia_proto::miio::Token;
+
+#[derive(Parser)]
+#[command(
+    name = "fake-device",
+    version,
+    about = "Simulated Xiaomi Mijia devices on loopback"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run devices until killed.
+    Serve(ServeArgs),
+    /// Write a generated fleet file.
+    Fleet(FleetArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Fleet file (TOML).
+    #[arg(long, conflicts_with_all = ["model", "addr", "token", "did", "unprovisioned", "name"])]
+    fleet: Option<PathBuf>,
+    /// Model of a single device.
+    #[arg(long, requires = "addr")]
+    model: Option<String>,
+    /// Address of a single device (127.0.0.0/8; port 0 = ephemeral).
+    #[arg(long)]
+    addr: Option<SocketAddr>,
+    /// Token (32 hex characters); derived from the did if left out with --unprovisioned.
+    #[arg(long)]
+    token: Option<String>,
+    /// Device id.
+    #[arg(long, default_value_t = 100_001)]
+    did: u64,
+    /// Reveal the token in hello replies.
+    #[arg(long)]
+    unprovisioned: bool,
+    /// Name of a single device.
+    #[arg(long, default_value = "device")]
+    name: String,
+}
+
+#[derive(clap::Args)]
+struct FleetArgs {
+    /// How many devices.
+    #[arg(long)]
+    count: usize,
+    /// Output file.
+    #[arg(long)]
+    out: PathBuf,
+    /// First address (stays inside 127.0.0.0/8).
+    #[arg(long, default_value = "127.1.0.1")]
+    base: Ipv4Addr,
+    /// Port of every device (0 = ephemeral).
+    #[arg(long, default_value_t = 54321)]
+    port: u16,
+    /// Seed for dids and tokens.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Fleet(#[from] FleetError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("cannot write to stdout: {0}")]
+    Stdout(std::io::Error),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(a) => serve(a),
+        Command::Fleet(a) => write_fleet(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fake-device: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(args: &ServeArgs) -> Result<FleetConfig, CliError> {
+    if let Some(path) = &args.fleet {
+        let text = std::fs::read_to_string(path).map_err(|source| FleetError::File {
+            path: path.display().to_string(),
+            source,
+        })?;
+        return Ok(FleetConfig::from_toml(&text)?);
+    }
+    let (Some(model), Some(addr)) = (&args.model, args.addr) else {
+        return Err(CliError::Usage(
+            "give --fleet FILE, or --model M --addr A (with --token T or --unprovisioned)".into(),
+        ));
+    };
+    let mut d = DeviceConfig::new(args.name.clone(), model.clone(), args.did, addr);
+    d.unprovisioned = args.unprovisioned;
+    d.token = match &args.token {
+        Some(t) => Some(
+            t.parse::<Token>()
+                .map_err(|e| CliError::Usage(format!("--token: {e}")))?,
+        ),
+        None => None,
+    };
+    let cfg = FleetConfig { devices: vec![d] };
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let cfg = load(&args)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    rt.block_on(async move {
+        let fleet = Fleet::start(cfg).await?;
+        {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            for d in fleet.devices() {
+                let line = serde_json::json!({
+                    "name": d.name,
+                    "did": d.did.to_string(),
+                    "model": d.model,
+                    "addr": d.addr.to_string(),
+                    "token": d.token.reveal(),
+                });
+                writeln!(out, "{line}").map_err(CliError::Stdout)?;
+            }
+            out.flush().map_err(CliError::Stdout)?;
+        }
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        fleet.shutdown().await;
+        Ok(())
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+fn write_fleet(args: FleetArgs) -> Result<(), CliError> {
+    if args.count == 0 {
+        return Err(CliError::Usage("--count must be at least 1".into()));
+    }
+    let cfg = FleetConfig::generate(args.count, args.base, args.port, args.seed);
+    let text = cfg.to_toml()?;
+    std::fs::write(&args.out, text).map_err(|source| FleetError::File {
+        path: args.out.display().to_string(),
+        source,
+    })?;
+    eprintln!(
+        "wrote {} devices to {}",
+        cfg.devices.len(),
+        args.out.display()
+    );
+    Ok(())
+}

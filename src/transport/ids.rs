@@ -1,0 +1,60 @@
+//! Where request-id counters live between calls and between runs.
+//!
+//! The transport only knows the trait; the CLI and the home layer provide a
+//! file-backed store. Keys are `did:<decimal did>` once the device id is
+//! known and `ip:<address>` before that.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+
+/// Persists the next request id per device.
+pub trait IdStore: Send + Sync {
+    /// The stored next id for `key`, if any.
+    fn load(&self, key: &str) -> Option<u32>;
+    /// Remember that the next id for `key` is `next`.
+    fn store(&self, key: &str, next: u32);
+    /// Remember several at once (one file write for file-backed stores).
+    fn store_all(&self, entries: &[(String, u32)]) {
+        for (key, next) in entries {
+            self.store(key, *next);
+        }
+    }
+}
+
+/// The key for a device whose did is known.
+pub fn did_key(did: u64) -> String {
+    format!("did:{did}")
+}
+
+/// The key for a device known only by address (`ip:<ip>`, without the
+/// port, matching the home layer's keys).
+pub fn addr_key(addr: SocketAddr) -> String {
+    format!("ip:{}", addr.ip())
+}
+
+/// An in-memory [`IdStore`] (tests, and processes that keep one device
+/// object alive for long).
+#[derive(Debug, Default)]
+pub struct MemoryIdStore {
+    map: Mutex<HashMap<String, u32>>,
+}
+
+impl MemoryIdStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl IdStore for MemoryIdStore {
+    fn load(&self, key: &str) -> Option<u32> {
+        self.map.lock().ok()?.get(key).copied()
+    }
+
+    fn store(&self, key: &str, next: u32) {
+        if let Ok(mut m) = self.map.lock() {
+            m.insert(key.to_owned(), next);
+        }
+    }
+}
