@@ -64,7 +64,10 @@ fn main() {
         }
         s
     });
-    report("round trip, get_properties (2 props) to a fake device on loopback", samples);
+    report(
+        "round trip, get_properties (2 props) to a fake device on loopback",
+        samples,
+    );
 
     // The whole `mijia get` process, start to exit.
     let home = tempfile::tempdir().expect("temp dir");
@@ -73,10 +76,22 @@ fn main() {
         let t = Instant::now();
         let out = Command::new(exe)
             .env("MIJIA_HOME", home.path())
-            .args(["--ip", "127.93.0.2", "--token", &token.reveal(), "get", "2.1", "2.2"])
+            .args([
+                "--ip",
+                "127.93.0.2",
+                "--token",
+                &token.reveal(),
+                "get",
+                "2.1",
+                "2.2",
+            ])
             .output()
             .expect("mijia runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         t.elapsed()
     };
     for _ in 0..10 {

@@ -68,7 +68,7 @@ impl Keys {
     /// Decrypt and remove PKCS#7 padding. Fails on a length that is not a
     /// whole number of blocks or on bad padding.
     pub fn decrypt(&self, ciphertext: &[u8]) -> Result<Vec<u8>, CryptoError> {
-        if ciphertext.is_empty() || ciphertext.len() % 16 != 0 {
+        if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(16) {
             return Err(CryptoError::Length(ciphertext.len()));
         }
         Dec::new(&self.key.into(), &self.iv.into())

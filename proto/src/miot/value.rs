@@ -291,7 +291,7 @@ fn usable_step(step: f64) -> Option<f64> {
 
 /// True when 0 lies in the range and on its step.
 fn zero_allowed(r: ValueRange) -> bool {
-    within(0.0, r.min, r.max) && usable_step(r.step).map_or(true, |s| on_step(0.0, r.min, s))
+    within(0.0, r.min, r.max) && usable_step(r.step).is_none_or(|s| on_step(0.0, r.min, s))
 }
 
 /// Parses number text: decimal integers, `0x` hex, or finite decimals.
