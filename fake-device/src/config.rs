@@ -767,7 +767,7 @@ power = "on"
             "{e}"
         );
         let e = err(&with("", "[device.initial]\n\"2.2\" = 150"));
-        assert!(e.contains("initial.2.2") && e.contains("range"), "{e}");
+        assert!(e.contains("initial.2.2") && e.contains("150"), "{e}");
         let e = err(&with("", "[device.initial]\n\"9.9\" = 1"));
         assert!(e.contains("initial.9.9"), "{e}");
         let e = err(&with("colour = 1", ""));
@@ -807,6 +807,16 @@ power = "on"
             1,
         ));
         assert!(e.contains("`token`") && e.contains("32 hex"), "{e}");
+    }
+
+    #[test]
+    fn example_fleet_file_parses() {
+        let text = include_str!("../../fixtures/fleets/home.toml");
+        let f = FleetConfig::from_toml(text).unwrap();
+        assert_eq!(f.devices.len(), 6);
+        assert!(f.devices[2].unprovisioned);
+        assert_eq!(f.devices[4].behaviour.batch_limit, 3);
+        assert_eq!(f.devices[5].faults.delay_ms, 150);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The runtime: one loopback UDP socket and one task per simulated device.
 //!
 //! [`Fleet::start`] validates the configuration, binds every socket (with
-//! `SO_REUSEADDR` and a 64 KiB receive buffer) and spawns the device tasks.
+//! a 64 KiB receive buffer; no `SO_REUSEADDR`, so two fleets on one address
+//! fail loudly instead of sharing it) and spawns the device tasks.
 //! Each task feeds datagrams and timer ticks into its [`SimDevice`] and sends
 //! what comes back, honouring each packet's delay through a small per-device
 //! send queue (no task per packet). [`DeviceHandle`] changes a running
@@ -172,7 +173,6 @@ impl std::fmt::Debug for Fleet {
 
 fn bind(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
     let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    s.set_reuse_address(true)?;
     s.set_recv_buffer_size(RECV_BUFFER)?;
     s.set_nonblocking(true)?;
     s.bind(&addr.into())?;

@@ -237,9 +237,10 @@ fn transition_ok(model: LegacyModel, rest: &[Value]) -> bool {
         return false;
     }
     let effect_ok = matches!(rest[0].as_str(), Some("smooth" | "sudden"));
-    let ms_ok = rest.get(1).map_or(true, |m| m.as_u64().is_some());
-    let mode_ok = rest
-        .get(2)
-        .map_or(true, |m| m.as_u64().is_some_and(|m| m <= 5));
+    let ms_ok = !matches!(rest.get(1), Some(m) if m.as_u64().is_none());
+    let mode_ok = match rest.get(2) {
+        None => true,
+        Some(m) => matches!(m.as_u64(), Some(0..=5)),
+    };
     effect_ok && ms_ok && mode_ok
 }

@@ -506,7 +506,7 @@ impl SimDevice {
                 self.legacy.insert(name.to_owned(), v);
             }
         }
-        let _ = now;
+        self.flush_changes(now);
         Ok(())
     }
 
@@ -559,7 +559,7 @@ impl SimDevice {
             self.pushes[i].next_at = now + PUSH_RETRY;
             let (to, payload) = (self.pushes[i].to, self.pushes[i].payload.clone());
             if let Some(bytes) = self.seal(&payload, now) {
-                out.extend(self.faulted(to, bytes, now, true));
+                out.extend(self.faulted(to, bytes, true));
             }
             i += 1;
         }
@@ -605,13 +605,7 @@ impl SimDevice {
 
     /// Apply reply faults to one datagram. `encrypted` packets may get a
     /// corrupted checksum.
-    fn faulted(
-        &mut self,
-        to: SocketAddr,
-        mut bytes: Vec<u8>,
-        _now: Instant,
-        encrypted: bool,
-    ) -> Vec<Outbound> {
+    fn faulted(&mut self, to: SocketAddr, mut bytes: Vec<u8>, encrypted: bool) -> Vec<Outbound> {
         if self.faults.offline || self.roll(self.faults.reply_loss) {
             return Vec::new();
         }
@@ -679,7 +673,7 @@ impl SimDevice {
                 }
             };
             let reply = packet::hello_reply(self.did, self.clock(now), &kind);
-            return self.faulted(from, reply.to_vec(), now, false);
+            return self.faulted(from, reply.to_vec(), false);
         }
         let decoded = match packet::decode_with_keys(&self.token, &self.keys, datagram) {
             Ok(d) => d,
@@ -687,7 +681,7 @@ impl SimDevice {
                 if !self.behaviour.drop_bad_checksum || self.behaviour.answer_bad_checksum_with_ff {
                     // A bare header with an all-ff checksum field.
                     let r = packet::hello_reply(self.did, self.clock(now), &HelloKind::Provisioned);
-                    return self.faulted(from, r.to_vec(), now, false);
+                    return self.faulted(from, r.to_vec(), false);
                 }
                 return Vec::new();
             }
@@ -819,7 +813,7 @@ impl SimDevice {
             tracing::warn!(device = %self.name, "reply too large for one datagram; dropped");
             return Vec::new();
         };
-        let packets = self.faulted(to, bytes, now, true);
+        let packets = self.faulted(to, bytes, true);
         self.reorder(packets, now)
     }
 
@@ -980,7 +974,7 @@ impl SimDevice {
             .get("aiid")
             .and_then(Value::as_u64)
             .and_then(|x| u32::try_from(x).ok());
-        let Some(((siid, aiid), def)) = siid
+        let Some(((siid, _aiid), def)) = siid
             .zip(aiid)
             .and_then(|k| spec.actions.get(&k).map(|d| (k, d)))
         else {
@@ -1017,7 +1011,6 @@ impl SimDevice {
                 })
             })
             .collect();
-        let _ = aiid;
         json!({"code": 0, "out": out})
     }
 
@@ -1026,7 +1019,7 @@ impl SimDevice {
         let find = |pname: &str, svc: Option<u32>| {
             spec.props
                 .iter()
-                .find(|((s, _), p)| svc.map_or(true, |x| x == *s) && p.name == pname)
+                .find(|((s, _), p)| (svc.is_none() || svc == Some(*s)) && p.name == pname)
                 .map(|(k, p)| (*k, p.notify))
         };
         match name {
