@@ -2,6 +2,7 @@
 //! product; tests that need devices start a simulated fleet on loopback.
 
 mod cli;
+mod cloud_vectors;
 mod common;
 mod fuzz_seeds;
 mod vectors;

@@ -8,10 +8,13 @@
 //!   stamps, reply matching).
 //! - [`miot`]: the MIoT spec model (services, properties, actions), the
 //!   bundled real spec documents, names and value checks.
+//! - [`cloud`]: Xiaomi cloud request signing (HMAC and RC4), reply
+//!   decryption, regions and account-login reply parsing.
 //!
 //! It does **not** open sockets, spawn tasks, sleep or read the clock: time is
 //! always an argument. It never panics on input from the wire, a file or a
 //! user; every parser returns a typed error instead.
 
+pub mod cloud;
 pub mod miio;
 pub mod miot;
