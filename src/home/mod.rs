@@ -14,16 +14,27 @@
 //! code for files this small. Tokens stay inside [`mijia_proto::miio::Token`],
 //! whose `Debug` and `Display` redact them.
 
+pub mod device;
 pub mod error;
 pub mod fsutil;
+pub mod legacy;
 pub mod paths;
+pub mod poll;
 pub mod registry;
+pub mod specs;
 pub mod state;
 
 pub use error::HomeError;
 pub use paths::Paths;
 pub use registry::{DeviceEntry, Registry};
 pub use state::{DeviceKey, IdCounters, LastSeen, Seen};
+
+pub use device::{
+    ActionOutcome, Device, DeviceOpError, DeviceTarget, ModelCatalog, ModelProfile, PropReading,
+    SetResult,
+};
+pub use poll::{poll_home, status_many, BulkIdStore, PollOptions, PolledDevice, Progress};
+pub use specs::{import_spec, load_spec_store, SpecFileError, SpecLoadWarning};
 
 /// The current time in unix seconds (0 if the clock is before 1970), for
 /// [`DeviceEntry::added`] and [`Seen::at`].
