@@ -1,5 +1,6 @@
-//! The user's home on disk: the registry of named devices and rooms, where
-//! mijia's files live, and the small state it keeps between runs.
+//! The user's home: the registry of named devices and rooms, where mijia's
+//! files live, the small state it keeps between runs, and the [`Device`]
+//! facade that everything above (CLI, agents, scenes) talks to.
 //!
 //! - [`paths`]: config and state directories (`MIJIA_HOME`, XDG).
 //! - [`registry`]: `config/devices.toml`, the devices with their tokens;
@@ -8,10 +9,19 @@
 //!   and tolerant of corruption.
 //! - [`fsutil`]: atomic writes and `flock`-based file locks.
 //! - [`error`]: [`HomeError`], whose messages say what to do next.
+//! - [`specs`]: bundled plus user spec documents (`config/specs/<model>.json`)
+//!   and `spec import`.
+//! - [`device`]: per-model profiles (spec names and value checks, or a legacy
+//!   table) and the [`Device`] facade: `status`, `get`, `set` (with read-back),
+//!   `action`, `raw`. Names and values are checked before anything is sent.
+//! - [`legacy`]: name tables for pre-MIoT models (Yeelight, Chuangmi plugs,
+//!   Zhimi purifiers, Roborock vacuums).
+//! - [`poll`]: whole-home status with bounded concurrency, per-device time
+//!   limits and a single state write at the end.
 //!
-//! This layer does not talk to devices or the cloud, and does not hold
-//! sockets; it is plain blocking file IO, fast enough to call from async
-//! code for files this small. Tokens stay inside [`mijia_proto::miio::Token`],
+//! The registry and state files are plain blocking file IO, fast enough to
+//! call from async code for files this small. Devices are reached through
+//! [`crate::transport`]; this layer owns no sockets itself. Tokens stay inside [`mijia_proto::miio::Token`],
 //! whose `Debug` and `Display` redact them.
 
 pub mod device;

@@ -276,8 +276,10 @@ fn fold(s: &str) -> String {
 }
 
 fn within(v: f64, min: f64, max: f64) -> bool {
-    let eps = 1e-9 * min.abs().max(max.abs()).max(1.0);
-    v >= min - eps && v <= max + eps
+    // Tolerance for float noise, relative to each bound and never more than
+    // 1e-6, so a wide integer range (`[1, 4294967295]`) still rejects 0.
+    let eps = |b: f64| (1e-9 * b.abs().max(1.0)).min(1e-6);
+    v >= min - eps(min) && v <= max + eps(max)
 }
 
 fn on_step(v: f64, min: f64, step: f64) -> bool {
@@ -900,6 +902,20 @@ mod tests {
             stepped.check(&json!(100)),
             Err(ValueError::OffStep { .. })
         ));
+    }
+
+    #[test]
+    fn wide_ranges_keep_their_bounds() {
+        let r = ValueRange {
+            min: 1.0,
+            max: 4_294_967_295.0,
+            step: 1.0,
+        };
+        assert!(!within(0.0, r.min, r.max));
+        assert!(within(1.0, r.min, r.max));
+        assert!(within(4_294_967_295.0, r.min, r.max));
+        assert!(!within(4_294_967_296.0, r.min, r.max));
+        assert!(within(31.000_000_000_1, 16.0, 31.0));
     }
 
     #[test]
