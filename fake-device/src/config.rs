@@ -267,6 +267,27 @@ pub struct FleetConfig {
     pub devices: Vec<DeviceConfig>,
 }
 
+/// Fleet-wide options that are not part of the fleet file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FleetOptions {
+    /// Answer hellos sent to 127.255.255.255 on every port the devices
+    /// are configured with, each device replying from its own address
+    /// (default on; devices on an ephemeral port 0 are left out).
+    pub broadcast: bool,
+    /// Announce every device over mDNS on a loopback interface (default
+    /// off; see [`crate::mdns`]).
+    pub mdns: Option<crate::mdns::AnnounceOptions>,
+}
+
+impl Default for FleetOptions {
+    fn default() -> Self {
+        FleetOptions {
+            broadcast: true,
+            mdns: None,
+        }
+    }
+}
+
 /// Why a fleet could not be loaded or started.
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
@@ -387,6 +408,8 @@ const DEVICE_KEYS: &[&str] = &[
     "initial",
     "behaviour",
     "faults",
+    // Read by the simulated cloud (`crate::cloud::config`), ignored here.
+    "cloud",
 ];
 
 fn parse_device(index: usize, v: &toml::Value) -> Result<DeviceConfig, FleetError> {
@@ -553,7 +576,9 @@ impl FleetConfig {
             .parse()
             .map_err(|e: toml::de::Error| FleetError::Syntax(clean(&e.to_string())))?;
         for k in table.keys() {
-            if k != "device" {
+            // `[[account]]` and `[cloud]` belong to the simulated cloud
+            // (`crate::cloud::config`).
+            if !matches!(k.as_str(), "device" | "account" | "cloud") {
                 return Err(FleetError::UnknownTopLevel(k.clone()));
             }
         }

@@ -14,7 +14,7 @@
 //! This module does not parse fleet files (see [`crate::config`]).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
@@ -26,7 +26,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::config::{Behaviour, Faults, FleetConfig, FleetError};
+use crate::config::{Behaviour, Faults, FleetConfig, FleetError, FleetOptions};
 use crate::sim::{Outbound, RecordedRequest, SimDevice, SimError};
 
 /// Size of the socket receive buffer and of each task's datagram buffer.
@@ -47,9 +47,12 @@ pub struct DeviceInfo {
     pub token: Token,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     sim: Mutex<SimDevice>,
     wake: Notify,
+    /// Datagrams received elsewhere (the broadcast listener) for this
+    /// device to handle and answer from its own socket.
+    inbox: Mutex<Vec<(Vec<u8>, SocketAddr)>>,
 }
 
 impl Shared {
@@ -57,6 +60,19 @@ impl Shared {
         // A panic while holding the lock cannot leave the device half
         // changed in a way that matters for a simulator; keep going.
         self.sim.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hand the device a datagram as if its socket had received it.
+    pub(crate) fn inject(&self, bytes: &[u8], from: SocketAddr) {
+        self.inbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((bytes.to_vec(), from));
+        self.wake.notify_one();
+    }
+
+    fn take_inbox(&self) -> Vec<(Vec<u8>, SocketAddr)> {
+        std::mem::take(&mut *self.inbox.lock().unwrap_or_else(|e| e.into_inner()))
     }
 }
 
@@ -152,6 +168,28 @@ impl DeviceHandle {
     pub fn subscriber(&self) -> Option<SocketAddr> {
         self.shared.sim().subscriber()
     }
+    /// True when the device is offline (answers nothing).
+    pub fn is_offline(&self) -> bool {
+        self.shared.sim().is_offline()
+    }
+    /// The device's `miIO.info` object.
+    pub fn miio_info(&self) -> Value {
+        self.shared.sim().miio_info(Instant::now())
+    }
+    /// Property reads or writes relayed by the simulated cloud; see
+    /// [`SimDevice::cloud_properties`].
+    pub fn cloud_properties(&self, items: &[Value], write: bool) -> Option<Vec<Value>> {
+        self.with(|s| s.cloud_properties(items, write, Instant::now()))
+    }
+    /// An action relayed by the simulated cloud; see [`SimDevice::cloud_action`].
+    pub fn cloud_action(&self, obj: &Value) -> Option<Value> {
+        self.with(|s| s.cloud_action(obj, Instant::now()))
+    }
+    /// A raw miIO request relayed by the simulated cloud; see
+    /// [`SimDevice::cloud_rpc`].
+    pub fn cloud_rpc(&self, method: &str, params: Value) -> Option<mijia_proto::miio::Response> {
+        self.with(|s| s.cloud_rpc(method, params, Instant::now()))
+    }
 }
 
 /// A running fleet. Dropping it stops the tasks; [`Fleet::shutdown`] also
@@ -187,9 +225,20 @@ fn is_loopback(a: &SocketAddr) -> bool {
 }
 
 impl Fleet {
-    /// Validate, bind every device's socket, start the tasks. Returns once
-    /// every socket is bound. Must run inside a tokio runtime.
+    /// Validate, bind every device's socket, start the tasks, with the
+    /// default [`FleetOptions`] (loopback broadcast answered, no mDNS).
+    /// Returns once every socket is bound. Must run inside a tokio runtime.
     pub async fn start(config: FleetConfig) -> Result<Fleet, FleetError> {
+        Fleet::start_with(config, FleetOptions::default()).await
+    }
+
+    /// [`start`](Self::start) with fleet-wide options: the loopback
+    /// broadcast listeners ([`crate::broadcast`]) and the mDNS announcer
+    /// ([`crate::mdns`]).
+    pub async fn start_with(
+        config: FleetConfig,
+        options: FleetOptions,
+    ) -> Result<Fleet, FleetError> {
         config.validate()?;
         let now = Instant::now();
         let (stop, stop_rx) = watch::channel(false);
@@ -220,6 +269,7 @@ impl Fleet {
                 shared: Arc::new(Shared {
                     sim: Mutex::new(sim),
                     wake: Notify::new(),
+                    inbox: Mutex::new(Vec::new()),
                 }),
             };
             fleet.by_name.insert(d.name.clone(), fleet.handles.len());
@@ -231,6 +281,32 @@ impl Fleet {
             fleet
                 .tasks
                 .push(tokio::spawn(run(sock, shared, stop_rx.clone())));
+        }
+        if options.broadcast {
+            // Devices on an ephemeral port (0 in the configuration) are
+            // left out: nobody can broadcast to a port they do not know.
+            let mut by_port: BTreeMap<u16, Vec<Arc<Shared>>> = BTreeMap::new();
+            for (d, h) in config.devices.iter().zip(&fleet.handles) {
+                if d.addr.port() != 0 {
+                    let members = by_port.entry(d.addr.port()).or_default();
+                    members.push(Arc::clone(&h.shared));
+                }
+            }
+            for (port, members) in by_port {
+                fleet
+                    .tasks
+                    .extend(crate::broadcast::spawn(port, members, stop_rx.clone()));
+            }
+        }
+        if let Some(m) = options.mdns {
+            let task = crate::mdns::spawn(m, fleet.handles.clone(), stop_rx.clone()).map_err(
+                |source| FleetError::Bind {
+                    name: "mDNS announcer".into(),
+                    addr: SocketAddr::from((m.interface, m.port)),
+                    source,
+                },
+            )?;
+            fleet.tasks.push(task);
         }
         tracing::info!(devices = fleet.handles.len(), "fleet started");
         Ok(fleet)
@@ -351,7 +427,10 @@ async fn run(sock: UdpSocket, shared: Arc<Shared>, mut stop: watch::Receiver<boo
             }
             () = shared.wake.notified() => {
                 let now = Instant::now();
-                let outs = shared.sim().handle_timeout(now);
+                let mut outs = shared.sim().handle_timeout(now);
+                for (bytes, from) in shared.take_inbox() {
+                    outs.extend(shared.sim().handle(&bytes, from, now));
+                }
                 queue.push(now, outs);
             }
         }

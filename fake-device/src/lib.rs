@@ -17,21 +17,31 @@
 //!   from, now)` → datagrams with delays), fully testable without sockets;
 //! - [`legacy`]: legacy (pre-MIoT) method sets;
 //! - [`fleet`]: the tokio runtime, one loopback socket and task per device,
-//!   and [`DeviceHandle`] to change devices while they run.
+//!   and [`DeviceHandle`] to change devices while they run;
+//! - [`broadcast`]: hellos sent to 127.255.255.255, answered by every
+//!   device from its own address ([`FleetOptions::broadcast`], on by default);
+//! - [`mdns`]: `_miio._udp.local.` announcements with the real instance
+//!   names, on a loopback interface ([`FleetOptions::mdns`], off by default);
+//! - [`cloud`]: a simulated Xiaomi cloud over plain HTTP on loopback
+//!   (account login, signed app API, control API) backed by the same
+//!   devices ([`cloud::FakeCloud`]).
 //!
-//! What it does not do: listen anywhere outside 127.0.0.0/8, answer
-//! broadcast or mDNS discovery, emulate the Xiaomi cloud, or send events
-//! (`event_occured`).
+//! What it does not do: listen or announce anywhere outside 127.0.0.0/8
+//! and the loopback interface, emulate the cloud's OAuth/MQTT flavour, or
+//! send events (`event_occured`).
 
+pub mod broadcast;
+pub mod cloud;
 pub mod config;
 pub mod fleet;
 pub mod legacy;
+pub mod mdns;
 pub mod sim;
 mod spec;
 
 pub use config::{
-    Behaviour, DeviceConfig, ErrorKey, Faults, FleetConfig, FleetError, HelloForm, Quirk,
-    StampStart,
+    Behaviour, DeviceConfig, ErrorKey, Faults, FleetConfig, FleetError, FleetOptions, HelloForm,
+    Quirk, StampStart,
 };
 pub use fleet::{DeviceHandle, DeviceInfo, Fleet};
 pub use sim::{known_models, Disposition, Outbound, RecordedRequest, SimDevice, SimError};

@@ -1,10 +1,19 @@
 //! `fake-device`: run a simulated fleet on loopback, or write a fleet file.
 //!
 //! ```text
-//! fake-device serve --fleet FILE
+//! fake-device serve --fleet FILE [--no-broadcast] [--mdns [--mdns-interface 127.0.0.1]]
 //! fake-device serve --model M --addr A --token T --did D [--unprovisioned]
 //! fake-device fleet --count N --out FILE [--base 127.1.0.1] [--port 54321] [--seed S]
+//! fake-device cloud --addr 127.0.0.1:PORT --fleet FILE
+//! fake-device serve --fleet FILE --cloud 127.0.0.1:PORT
 //! ```
+//!
+//! `cloud` (or `serve --cloud ADDR`) runs the fleet and the simulated cloud
+//! in one process, sharing device state; after the device lines it prints
+//! `{"cloud","api","sts"}` with the account base, the API base template and
+//! the STS URL. Accounts and cloud placement come from the fleet file's
+//! `[cloud]`, `[[account]]` and `[device.cloud]` tables
+//! (see `fake_device::cloud::config`).
 //!
 //! `serve` prints one JSON line per device on stdout once every socket is
 //! bound (`{"name","did","model","addr","token"}`), then runs until SIGINT
@@ -17,7 +26,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use fake_device::{DeviceConfig, Fleet, FleetConfig, FleetError};
+use fake_device::cloud::{CloudError, FakeCloud, FakeCloudConfig};
+use fake_device::mdns::AnnounceOptions;
+use fake_device::{DeviceConfig, Fleet, FleetConfig, FleetError, FleetOptions};
 use mijia_proto::miio::Token;
 
 #[derive(Parser)]
@@ -37,6 +48,18 @@ enum Command {
     Serve(ServeArgs),
     /// Write a generated fleet file.
     Fleet(FleetArgs),
+    /// Run the fleet and the simulated Xiaomi cloud until killed.
+    Cloud(CloudArgs),
+}
+
+#[derive(clap::Args)]
+struct CloudArgs {
+    /// Where the cloud listens (127.0.0.0/8; port 0 = ephemeral).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: SocketAddr,
+    /// Fleet file (TOML) with devices, [[account]] tables and [cloud] options.
+    #[arg(long)]
+    fleet: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -62,6 +85,19 @@ struct ServeArgs {
     /// Name of a single device.
     #[arg(long, default_value = "device")]
     name: String,
+    /// Do not answer hellos sent to 127.255.255.255.
+    #[arg(long)]
+    no_broadcast: bool,
+    /// Announce the devices over mDNS (`_miio._udp.local.`) on a loopback
+    /// interface; run inside a private network namespace (`unshare -n`).
+    #[arg(long)]
+    mdns: bool,
+    /// Loopback interface address for --mdns.
+    #[arg(long, default_value = "127.0.0.1", requires = "mdns")]
+    mdns_interface: Ipv4Addr,
+    /// Also run the simulated cloud on this address (127.0.0.0/8).
+    #[arg(long, value_name = "ADDR")]
+    cloud: Option<SocketAddr>,
 }
 
 #[derive(clap::Args)]
@@ -93,6 +129,8 @@ enum CliError {
     Runtime(std::io::Error),
     #[error("cannot write to stdout: {0}")]
     Stdout(std::io::Error),
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
 }
 
 fn main() -> ExitCode {
@@ -107,6 +145,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(a) => serve(a),
         Command::Fleet(a) => write_fleet(a),
+        Command::Cloud(a) => serve_cloud(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -146,12 +185,23 @@ fn load(args: &ServeArgs) -> Result<FleetConfig, CliError> {
 
 fn serve(args: ServeArgs) -> Result<(), CliError> {
     let cfg = load(&args)?;
+    let cloud = args
+        .cloud
+        .map(|addr| cloud_config(args.fleet.as_deref(), addr))
+        .transpose()?;
+    let options = FleetOptions {
+        broadcast: !args.no_broadcast,
+        mdns: args.mdns.then_some(AnnounceOptions {
+            interface: args.mdns_interface,
+            ..AnnounceOptions::default()
+        }),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(CliError::Runtime)?;
     rt.block_on(async move {
-        let fleet = Fleet::start(cfg).await?;
+        let fleet = Fleet::start_with(cfg, options).await?;
         {
             let stdout = std::io::stdout();
             let mut out = stdout.lock();
@@ -167,8 +217,91 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
             }
             out.flush().map_err(CliError::Stdout)?;
         }
+        let cloud = match cloud {
+            Some(c) => Some(start_cloud(&fleet, c).await?),
+            None => None,
+        };
         wait_for_signal().await;
         tracing::info!("shutting down");
+        drop(cloud);
+        fleet.shutdown().await;
+        Ok(())
+    })
+}
+
+/// The cloud parts of the fleet file at `path` (defaults without one),
+/// listening on `addr`.
+fn cloud_config(
+    path: Option<&std::path::Path>,
+    addr: SocketAddr,
+) -> Result<FakeCloudConfig, CliError> {
+    let mut cfg = match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|source| FleetError::File {
+                path: p.display().to_string(),
+                source,
+            })?;
+            FakeCloudConfig::from_fleet_toml(&text)?
+        }
+        None => FakeCloudConfig::default(),
+    };
+    cfg.addr = addr;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Start the cloud over `fleet`'s devices and print its ready line.
+async fn start_cloud(fleet: &Fleet, cfg: FakeCloudConfig) -> Result<FakeCloud, CliError> {
+    let cloud = FakeCloud::start(cfg, fleet.handles().to_vec()).await?;
+    let line = serde_json::json!({
+        "cloud": cloud.base_url(),
+        "api": cloud.api_template(),
+        "sts": cloud.sts_url(),
+    });
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    writeln!(out, "{line}").map_err(CliError::Stdout)?;
+    out.flush().map_err(CliError::Stdout)?;
+    Ok(cloud)
+}
+
+fn serve_cloud(args: CloudArgs) -> Result<(), CliError> {
+    let fleet_cfg = match &args.fleet {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| FleetError::File {
+                path: path.display().to_string(),
+                source,
+            })?;
+            FleetConfig::from_toml(&text)?
+        }
+        None => FleetConfig::default(),
+    };
+    let cloud = cloud_config(args.fleet.as_deref(), args.addr)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Runtime)?;
+    rt.block_on(async move {
+        let fleet = Fleet::start(fleet_cfg).await?;
+        {
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            for d in fleet.devices() {
+                let line = serde_json::json!({
+                    "name": d.name,
+                    "did": d.did.to_string(),
+                    "model": d.model,
+                    "addr": d.addr.to_string(),
+                    "token": d.token.reveal(),
+                });
+                writeln!(out, "{line}").map_err(CliError::Stdout)?;
+            }
+            out.flush().map_err(CliError::Stdout)?;
+        }
+        let cloud = start_cloud(&fleet, cloud).await?;
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        drop(cloud);
         fleet.shutdown().await;
         Ok(())
     })

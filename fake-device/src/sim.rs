@@ -1087,6 +1087,118 @@ impl SimDevice {
     }
 }
 
+// ----- the cloud's view of a device ---------------------------------------------
+
+impl SimDevice {
+    /// True when the device answers nothing (the `offline` fault).
+    pub fn is_offline(&self) -> bool {
+        self.faults.offline
+    }
+
+    /// The `miIO.info` object the device would answer (mac, ap, netif, …).
+    pub fn miio_info(&mut self, now: Instant) -> Value {
+        self.info(now)
+    }
+
+    /// MIoT property reads or writes relayed by the simulated cloud: the
+    /// same spec checks and state as `get_properties`/`set_properties`
+    /// over UDP (device codes `-4001`, `-4002`, `-4003`, `-4005`), without
+    /// the LAN behaviours (batch limit, rate limit, random busy) and without
+    /// recording a request. Legacy models go through their `siid.piid`
+    /// bridge. `None` when the device is offline.
+    pub fn cloud_properties(
+        &mut self,
+        items: &[Value],
+        write: bool,
+        now: Instant,
+    ) -> Option<Vec<Value>> {
+        if self.faults.offline {
+            return None;
+        }
+        let out = match self.kind.clone() {
+            ModelKind::Miot(spec) => items
+                .iter()
+                .map(|item| self.prop_item(&spec, item, write))
+                .collect(),
+            ModelKind::Legacy(_) => items
+                .iter()
+                .map(|item| self.legacy_prop_item(item, write, now))
+                .collect(),
+        };
+        self.flush_changes(now);
+        Some(out)
+    }
+
+    fn legacy_prop_item(&mut self, item: &Value, write: bool, now: Instant) -> Value {
+        let id = |k: &str| {
+            item.get(k)
+                .and_then(Value::as_u64)
+                .and_then(|x| u32::try_from(x).ok())
+        };
+        let mut out = Map::new();
+        for k in ["did", "siid", "piid"] {
+            if let Some(v) = item.get(k) {
+                out.insert(k.into(), v.clone());
+            }
+        }
+        let code = match (id("siid"), id("piid")) {
+            (Some(s), Some(p)) if !write => match self.value(s, p) {
+                Some(v) => {
+                    out.insert("value".into(), v);
+                    0
+                }
+                None => -4003,
+            },
+            (Some(s), Some(p)) => {
+                let v = item.get("value").cloned().unwrap_or(Value::Null);
+                match self.set_value(s, p, v, now) {
+                    Ok(()) => 0,
+                    Err(SimError::InvalidValue { .. }) => -4005,
+                    Err(_) => -4003,
+                }
+            }
+            _ => -4003,
+        };
+        out.insert("code".into(), Value::from(code));
+        Value::Object(out)
+    }
+
+    /// A MIoT action relayed by the simulated cloud (`{"siid","aiid","in"}`);
+    /// the result is `{"code", "out"?}` with device codes (`-4003` unknown
+    /// action, `-4006` bad arguments). `None` when the device is offline.
+    pub fn cloud_action(&mut self, obj: &Value, now: Instant) -> Option<Value> {
+        if self.faults.offline {
+            return None;
+        }
+        let out = match self.kind.clone() {
+            ModelKind::Miot(spec) => self.action(&spec, obj),
+            ModelKind::Legacy(_) => json!({"code": -4003}),
+        };
+        self.flush_changes(now);
+        Some(out)
+    }
+
+    /// A raw miIO request relayed by the simulated cloud (`/home/rpc/<did>`):
+    /// the device's own method handler, LAN behaviours included, not
+    /// recorded in the request log. Push subscriptions cannot be made this
+    /// way (`miIO.sub`/`miIO.unsub` are unknown methods here). `None` when
+    /// the device is offline or stays silent.
+    pub fn cloud_rpc(&mut self, method: &str, params: Value, now: Instant) -> Option<Response> {
+        if self.faults.offline {
+            return None;
+        }
+        let req = Request::new(1, method, params);
+        let out = if matches!(method, "miIO.sub" | "miIO.unsub") {
+            Some(self.unknown_method(req.id))
+        } else {
+            let from = self.addr;
+            self.dispatch(&req, from, now)
+        };
+        self.flush_changes(now);
+        out
+    }
+}
+
 /// The id of a payload that parsed as JSON but not as a request.
 fn decoded_id(payload: &[u8]) -> Option<u32> {
     let (v, _) = json::parse(payload).ok()?;
