@@ -36,18 +36,50 @@ mijia() { "$bin/mijia" "$@"; }
 echo "Simulated home is up:"
 cat "$fleet_out"
 
-light_ip=$(ip_of kitchen-light); light_token=$(field kitchen-light token)
-bulb_ip=$(ip_of hall-bulb); bulb_token=$(field hall-bulb token)
+add() { # add NAME ROOM: register a fleet device by name; its model is asked from it
+  step mijia device add "$1" --ip "$(ip_of "$1")" --token "$(field "$1" token)" --room "$2"
+}
 
-step mijia --ip "$light_ip" --token "$light_token" info
-step mijia --ip "$light_ip" --token "$light_token" get 2.1 2.2 2.3
-step mijia --ip "$light_ip" --token "$light_token" set 2.2=40 2.3=3000
-step mijia --ip "$light_ip" --token "$light_token" --json get 2.2
-step mijia --ip "$light_ip" --token "$light_token" action 2.1
-step mijia --ip "$bulb_ip" --token "$bulb_token" raw get_prop '["power","bright"]'
-step mijia --ip "$bulb_ip" --token "$bulb_token" raw set_power '["on"]'
 echo
-echo "A wrong token is reported as such (exit code 4):"
+echo "Register the devices by name (mijia asks each one for its model):"
+add kitchen-light Kitchen
+add living-room-purifier "Living room"
+add desk-plug Office
+add bedroom-sensor Bedroom
+add hall-bulb Hall
+step mijia device list
+
+echo
+echo "Devices by name: status, several properties in one request, read-back:"
+step mijia status kitchen-light
+step mijia set kitchen-light light.brightness=40 light.on=on
+step mijia get kitchen-light light.brightness light.color-temperature
+step mijia action kitchen-light toggle
+step mijia set living-room-purifier mode=sleep
+step mijia --json get kitchen-light light.brightness
+
+echo
+echo "A legacy (pre-MIoT) lamp, by name too:"
+step mijia status hall-bulb
+step mijia set hall-bulb power=on brightness=60
+step mijia raw hall-bulb get_prop '["power","bright"]'
+
+echo
+echo "Rooms and the whole home:"
+step mijia status --room Kitchen
+step mijia status --all
+
+echo
+echo "What mijia knows about a model:"
+printf '\n\033[1m$ %s\033[0m\n' "mijia spec yeelink.light.color1 | head -24"
+mijia spec yeelink.light.color1 | head -24
+
+echo
+echo "Values are checked before anything is sent (exit code 2):"
+step mijia set kitchen-light light.brightness=500 || echo "exit code $?"
+echo
+echo "A device can still be given by address; a wrong token is reported as such (exit code 4):"
+light_ip=$(ip_of kitchen-light)
 step mijia --ip "$light_ip" --token 00000000000000000000000000000000 --timeout 0.3 info || echo "exit code $?"
 echo
 echo "Tour finished."

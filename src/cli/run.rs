@@ -1,69 +1,62 @@
 //! Executing a validated [`Plan`]: open the device, make the call, print.
 
-use std::sync::Arc;
-
-use super::ids::HomeIdStore;
-use super::output;
-use super::plan::{Op, Plan};
-use crate::transport::{IdStore, MiioDevice};
+use super::args::{Cli, Command};
+use super::cloud::{self as cloud_cli, CloudPlan};
+use super::discover::{self, DiscoverPlan};
+use super::plan::{HomePlan, Plan};
 use crate::Error;
 
-/// Run the plan. Results go to stdout; a device that answered but
-/// rejected some items yields [`Error::PartialFailure`] after printing.
-pub async fn execute(plan: Plan) -> Result<(), Error> {
-    let ids = HomeIdStore::from_env().map(|s| Arc::new(s) as Arc<dyn IdStore>);
-    let device = MiioDevice::new(plan.target.addr, plan.target.token, plan.config, ids)?;
-    let json = plan.json;
-    match plan.op {
-        Op::Info => {
-            let info = device.info().await?;
-            output::emit(&output::info(&info, device.did().await, json))
+/// A validated command: one device operation, or a discovery.
+#[derive(Debug, Clone)]
+pub enum Planned {
+    /// A command addressed to one device.
+    Device(Plan),
+    /// `discover`.
+    Discover(DiscoverPlan),
+    /// `cloud …`, or a device command routed by `--via cloud|auto`.
+    Cloud(CloudPlan),
+    /// Devices by name, rooms, the registry and specs (the local route).
+    Home(HomePlan),
+    /// `mcp`, `tools`, `policy`, `approve`, `deny`, `approvals`, `audit`.
+    Agent(super::agent::AgentPlan),
+    /// `watch`, `wait`, `scene …`.
+    Automation(super::automation::AutomationPlan),
+}
+
+/// Validate the command line into a [`Planned`] command.
+pub fn plan(cli: &Cli) -> Result<Planned, Error> {
+    match &cli.command {
+        Command::Discover(a) => discover::plan(a, &cli.global).map(Planned::Discover),
+        Command::Agent(a) => super::agent::plan(a, &cli.global).map(Planned::Agent),
+        Command::Cloud(a) => cloud_cli::plan(a, &cli.global).map(Planned::Cloud),
+        Command::Watch(_) | Command::Wait(_) | Command::Scene(_) => {
+            super::automation::plan(cli).map(Planned::Automation)
         }
-        Op::Raw { method, params } => {
-            let result = device.raw(&method, params).await?;
-            output::emit(&output::raw(&result, json))
+        _ if cli.global.via != crate::cloud::Via::Local
+            && super::plan::routable(cli, cli.global.via == crate::cloud::Via::Cloud) =>
+        {
+            cloud_cli::plan_device(cli).map(Planned::Cloud)
         }
-        Op::Get(props) => {
-            let results = device.get_properties(&props).await?;
-            output::emit(&output::get(&results, json))?;
-            partial(
-                results.iter().filter(|r| !r.is_success()).count(),
-                results.len(),
-                "properties",
-            )
-        }
-        Op::Set(items) => {
-            let results = device.set_properties(&items).await?;
-            output::emit(&output::set(&items, &results, json))?;
-            partial(
-                results.iter().filter(|r| !r.is_success()).count(),
-                results.len(),
-                "writes",
-            )
-        }
-        Op::Action { siid, aiid, ins } => {
-            let res = device.action(siid, aiid, ins).await?;
-            output::emit(&output::action(siid, aiid, &res, json))?;
-            if mijia_proto::miio::PropCode(res.code).is_success() {
-                Ok(())
-            } else {
-                Err(Error::ActionFailed {
-                    code: res.code,
-                    meaning: mijia_proto::miio::PropCode(res.code).meaning(),
-                })
-            }
-        }
+        _ => super::plan::plan_home(cli).map(Planned::Home),
     }
 }
 
-fn partial(failed: usize, total: usize, what: &'static str) -> Result<(), Error> {
-    if failed == 0 {
-        Ok(())
-    } else {
-        Err(Error::PartialFailure {
-            failed,
-            total,
-            what,
-        })
+/// Run a planned command.
+pub async fn execute(planned: Planned) -> Result<(), Error> {
+    match planned {
+        Planned::Device(p) => execute_device(p).await,
+        Planned::Discover(p) => discover::execute(p).await,
+        Planned::Cloud(p) => cloud_cli::execute(p).await,
+        Planned::Home(p) => super::exec::execute(p).await,
+        Planned::Agent(p) => super::agent::execute(p).await,
+        Planned::Automation(p) => super::automation::execute(p).await,
     }
+}
+
+/// Run a by-address plan in numeric ids on the local route, with the
+/// same output as [`super::exec`]. Results go to stdout; a device that
+/// answered but rejected some items yields [`Error::PartialFailure`]
+/// after printing.
+pub async fn execute_device(plan: Plan) -> Result<(), Error> {
+    super::exec::execute(HomePlan::from(plan)).await
 }

@@ -256,6 +256,9 @@ impl MiioDevice {
         let mut results: Vec<Option<PropResult>> = vec![None; items.len()];
         let mut pos = 0;
         let mut shrinks = 0u32;
+        // Set when a multi-property batch failed its handshake: retry it
+        // with the attempts the short batch policy left unused.
+        let mut rest_of_budget = false;
         while pos < items.len() {
             let size = self.batch_size().min(items.len() - pos).max(1);
             let chunk = &items[pos..pos + size];
@@ -276,7 +279,12 @@ impl MiioDevice {
             };
             // A multi-property batch gets two tries before it is split;
             // a single property gets the full retry policy.
-            let policy = if size > 1 {
+            let policy = if size > 1 && rest_of_budget {
+                Policy {
+                    attempts: self.config().attempts().saturating_sub(2).max(1),
+                    retry_busy: false,
+                }
+            } else if size > 1 {
                 Policy {
                     attempts: self.config().attempts().min(2),
                     retry_busy: false,
@@ -295,8 +303,16 @@ impl MiioDevice {
                         tracing::debug!(addr = %self.addr(), method, extra, "reply had entries that match no request");
                     }
                     pos += size;
+                    rest_of_budget = false;
+                }
+                // A lost handshake says nothing about the batch size.
+                Err(MiioError::Unreachable { .. })
+                    if size > 1 && !rest_of_budget && self.config().attempts() > 2 =>
+                {
+                    rest_of_budget = true;
                 }
                 Err(e) if size > 1 && e.suggests_smaller_batch() => {
+                    rest_of_budget = false;
                     let to = self.shrink_batch(size);
                     tracing::debug!(addr = %self.addr(), method, from = size, to, error = %e, "shrinking batch");
                     tokio::time::sleep(self.config().backoff(shrinks)).await;
