@@ -21,9 +21,11 @@
 
 mod config;
 mod device;
+pub mod discovery;
 mod error;
 mod ids;
 mod miot;
+pub mod push;
 
 #[cfg(test)]
 mod tests;
@@ -33,3 +35,4 @@ pub use device::{MiioDevice, RECV_BUFFER};
 pub use error::{MiioError, Step};
 pub use ids::{addr_key, did_key, IdStore, MemoryIdStore};
 pub use miot::{ActionResult, DeviceInfo, PropId, PropResult};
+pub use push::{PushEvent, PushSubscription, PushedProperty};
