@@ -201,6 +201,7 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
         .build()
         .map_err(CliError::Runtime)?;
     rt.block_on(async move {
+        let shutdown = Shutdown::install();
         let fleet = Fleet::start_with(cfg, options).await?;
         {
             let stdout = std::io::stdout();
@@ -221,7 +222,7 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
             Some(c) => Some(start_cloud(&fleet, c).await?),
             None => None,
         };
-        wait_for_signal().await;
+        shutdown.wait().await;
         tracing::info!("shutting down");
         drop(cloud);
         fleet.shutdown().await;
@@ -282,6 +283,7 @@ fn serve_cloud(args: CloudArgs) -> Result<(), CliError> {
         .build()
         .map_err(CliError::Runtime)?;
     rt.block_on(async move {
+        let shutdown = Shutdown::install();
         let fleet = Fleet::start(fleet_cfg).await?;
         {
             let stdout = std::io::stdout();
@@ -299,7 +301,7 @@ fn serve_cloud(args: CloudArgs) -> Result<(), CliError> {
             out.flush().map_err(CliError::Stdout)?;
         }
         let cloud = start_cloud(&fleet, cloud).await?;
-        wait_for_signal().await;
+        shutdown.wait().await;
         tracing::info!("shutting down");
         drop(cloud);
         fleet.shutdown().await;
@@ -307,25 +309,59 @@ fn serve_cloud(args: CloudArgs) -> Result<(), CliError> {
     })
 }
 
-async fn wait_for_signal() {
+/// SIGINT and SIGTERM, caught from the moment this is made: make it before
+/// printing the ready lines, so a caller that signals as soon as it has read
+/// them gets a clean shutdown rather than the default (killed) action.
+struct Shutdown {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    int: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Shutdown {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Shutdown {
+                int: signal(SignalKind::interrupt()).ok(),
+                term: signal(SignalKind::terminate()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        {
+            Shutdown {}
+        }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        {
+            async fn next(s: Option<tokio::signal::unix::Signal>) {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            }
+            match (self.int.is_some(), self.term.is_some()) {
+                (false, false) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+                _ => {
+                    tokio::select! {
+                        _ = next(self.int) => {}
+                        _ = next(self.term) => {}
+                    }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
