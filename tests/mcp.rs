@@ -1211,3 +1211,399 @@ async fn interop_python_client_over_http_both_eras() {
         let _ = server.child.kill().await;
     }
 }
+
+// ---------------------------------------------------------------- scenes
+
+/// A small MCP client written here: `mijia mcp` over stdio, JSON lines,
+/// the handshake era. It answers `elicitation/create` with `answer` (when
+/// it declared elicitation) and counts the questions.
+struct StdioClient {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    next_id: u64,
+}
+
+impl StdioClient {
+    async fn start(home: &Home, elicitation: bool) -> StdioClient {
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mijia"))
+            .arg("mcp")
+            .env("MIJIA_HOME", home.dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start mijia mcp: {e}"));
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut c = StdioClient {
+            child,
+            stdin,
+            lines: tokio::io::BufReader::new(stdout).lines(),
+            next_id: 1,
+        };
+        let caps = if elicitation {
+            json!({"elicitation": {"form": {}}})
+        } else {
+            json!({})
+        };
+        let (init, _) = c
+            .request(
+                "initialize",
+                json!({
+                    "protocolVersion": "2025-11-25",
+                    "capabilities": caps,
+                    "clientInfo": {"name": "scene-test", "version": "1"}
+                }),
+                &|_| json!({"action": "decline"}),
+            )
+            .await;
+        assert_eq!(init["protocolVersion"], json!("2025-11-25"), "{init}");
+        c.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        c
+    }
+
+    async fn send(&mut self, v: &Value) {
+        let mut line = v.to_string();
+        line.push('\n');
+        self.stdin
+            .write_all(line.as_bytes())
+            .await
+            .unwrap_or_else(|e| panic!("write to mijia mcp: {e}"));
+        self.stdin.flush().await.expect("flush");
+    }
+
+    /// Sends a request and waits for its response (the `result`; an
+    /// `error` fails the test), answering the server's requests meanwhile.
+    /// Returns the result and how many confirmations were asked.
+    async fn request(
+        &mut self,
+        method: &str,
+        params: Value,
+        answer: &dyn Fn(&Value) -> Value,
+    ) -> (Value, usize) {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
+        let mut asked = 0;
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), self.lines.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("no answer to {method} within 30 s"))
+                .unwrap_or_else(|e| panic!("read from mijia mcp: {e}"))
+                .unwrap_or_else(|| panic!("mijia mcp closed stdout during {method}"));
+            let msg: Value = serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("stdout carries only JSON-RPC ({e}): {line}"));
+            match (msg.get("method").and_then(Value::as_str), msg.get("id")) {
+                (Some("elicitation/create"), Some(rid)) => {
+                    asked += 1;
+                    let result = answer(&msg["params"]);
+                    self.send(&json!({"jsonrpc": "2.0", "id": rid, "result": result}))
+                        .await;
+                }
+                (Some(other), Some(rid)) => {
+                    let err = json!({"code": -32601, "message": format!("no {other} here")});
+                    self.send(&json!({"jsonrpc": "2.0", "id": rid, "error": err}))
+                        .await;
+                }
+                (Some(_), None) => {} // a notification
+                (None, Some(rid)) if *rid == json!(id) => {
+                    assert!(msg.get("error").is_none(), "{method} failed: {msg}");
+                    return (msg["result"].clone(), asked);
+                }
+                _ => panic!("unexpected message: {msg}"),
+            }
+        }
+    }
+
+    async fn call(
+        &mut self,
+        tool: &str,
+        args: Value,
+        answer: &dyn Fn(&Value) -> Value,
+    ) -> (Value, usize) {
+        self.request(
+            "tools/call",
+            json!({"name": tool, "arguments": args}),
+            answer,
+        )
+        .await
+    }
+
+    async fn close(mut self) {
+        drop(self.stdin);
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+    }
+}
+
+fn accept(_: &Value) -> Value {
+    json!({"action": "accept", "content": {"confirm": true}})
+}
+
+fn decline(_: &Value) -> Value {
+    json!({"action": "decline"})
+}
+
+const SCENE_FILE: &str = r#"
+[[scene]]
+name = "evening"
+description = "Lamp at 30 %, if the heater is off"
+
+[[scene.step]]
+name = "lamp"
+set = { device = "scene lamp", values = { "light.on" = true, "light.brightness" = 30 } }
+
+[[scene.step]]
+guard = { device = "scene heater", property = "heater.on", op = "==", value = false }
+
+[[scene]]
+name = "lamp-check"
+
+[[scene.step]]
+set = { device = "scene lamp", values = { "light.brightness" = 45 } }
+
+[[scene.step]]
+wait = { device = "scene lamp", property = "light.brightness", op = "==", value = 99, timeout = "1s" }
+
+[[scene]]
+name = "warm-up"
+
+[[scene.step]]
+parallel = [
+  { set = { device = "scene lamp", values = { "light.on" = true } } },
+  { set = { device = "scene heater", values = { "heater.on" = true } } },
+]
+
+[[scene]]
+name = "unshared"
+
+[[scene.step]]
+set = { device = "scene lamp", values = { "light.on" = false } }
+"#;
+
+/// A home with a lamp, a heater and the scenes above, all shared but
+/// `unshared`.
+async fn scene_home(net: u8) -> Home {
+    let home = home(
+        net,
+        &[
+            ("scene lamp", LAMP, "Office", true),
+            ("scene heater", HEATER, "Bedroom", true),
+        ],
+    )
+    .await;
+    std::fs::write(home.paths.config_dir.join("scenes.toml"), SCENE_FILE)
+        .unwrap_or_else(|e| panic!("scenes file: {e}"));
+    Policy::update(&home.paths, |p| {
+        for s in ["evening", "lamp-check", "warm-up"] {
+            p.expose_scene(s);
+        }
+        Ok(())
+    })
+    .unwrap();
+    home
+}
+
+fn scene_decisions(home: &Home, scene: &str) -> Vec<Decision> {
+    home.audit()
+        .into_iter()
+        .filter(|r| r.tool == "run_scene" && r.scene.as_deref() == Some(scene))
+        .map(|r| r.decision)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_lists_run_scene_and_runs_a_control_scene() {
+    let home = scene_home(20).await;
+    let lamp = home.dev("scene lamp");
+    let heater = home.dev("scene heater");
+    let mut c = StdioClient::start(&home, true).await;
+
+    let (list, _) = c.request("tools/list", json!({}), &decline).await;
+    let tools = list["tools"].as_array().cloned().unwrap_or_default();
+    let t = tools
+        .iter()
+        .find(|t| t["name"] == json!("run_scene"))
+        .unwrap_or_else(|| panic!("run_scene is listed once a scene is shared: {list}"));
+    assert_eq!(t["inputSchema"]["additionalProperties"], json!(false));
+    assert_eq!(
+        t["inputSchema"]["required"],
+        json!(["scene", "dry_run", "approval_id"])
+    );
+    assert!(t["outputSchema"]["properties"]["steps"].is_object(), "{t}");
+    assert_eq!(t["annotations"]["readOnlyHint"], json!(false));
+    assert_eq!(t["annotations"]["destructiveHint"], json!(true));
+    assert_eq!(t["annotations"]["openWorldHint"], json!(false));
+
+    // The overview names the shared scenes, not the others.
+    let (r, _) = c
+        .call("home_overview", json!({"room": null}), &decline)
+        .await;
+    let scenes: Vec<&str> = r["structuredContent"]["scenes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|s| s["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(scenes, ["evening", "lamp-check", "warm-up"], "{r}");
+
+    // A dry run sends nothing and asks nobody.
+    let sent = || lamp.requests().len() + heater.requests().len();
+    let before = sent();
+    let (r, asked) = c
+        .call(
+            "run_scene",
+            json!({"scene": "evening", "dry_run": true}),
+            &accept,
+        )
+        .await;
+    assert_eq!(r["isError"], json!(false), "{r}");
+    assert_eq!(asked, 0);
+    assert_eq!(
+        r["structuredContent"]["steps"][0]["outcome"],
+        json!("checked")
+    );
+    assert_eq!(sent(), before, "a dry run sends nothing");
+
+    // Control tier: the user grants the scene once, it runs, the lamp changes.
+    let (r, asked) = c
+        .call(
+            "run_scene",
+            json!({"scene": "evening", "dry_run": null, "approval_id": null}),
+            &accept,
+        )
+        .await;
+    assert_eq!(r["isError"], json!(false), "{r}");
+    assert_eq!(asked, 1, "a control-tier scene asks for a grant once");
+    let s = &r["structuredContent"];
+    assert_eq!(s["tier"], json!("control"), "{s}");
+    assert_eq!(s["decision"], json!("granted"), "{s}");
+    assert_eq!(s["outcome"], json!("ok"), "{s}");
+    let outcomes: Vec<&Value> = s["steps"]
+        .as_array()
+        .map(|a| a.iter().map(|x| &x["outcome"]).collect())
+        .unwrap_or_default();
+    assert_eq!(outcomes, [&json!("ok"), &json!("ok")], "{s}");
+    assert_eq!(lamp.value(2, 1), Some(json!(true)));
+    assert_eq!(lamp.value(2, 2), Some(json!(30)));
+    assert_eq!(on(&heater), Some(json!(false)), "the guard only reads");
+
+    // The grant covers the next run: nobody is asked.
+    lamp.set_value(2, 2, json!(80))
+        .unwrap_or_else(|e| panic!("set: {e}"));
+    let (r, asked) = c
+        .call("run_scene", json!({"scene": "evening"}), &accept)
+        .await;
+    assert_eq!(r["isError"], json!(false), "{r}");
+    assert_eq!(asked, 0);
+    assert_eq!(r["structuredContent"]["decision"], json!("allowed"));
+    assert_eq!(lamp.value(2, 2), Some(json!(30)));
+
+    // A failing step: isError, naming the step; the step before stays done.
+    let (r, asked) = c
+        .call("run_scene", json!({"scene": "lamp-check"}), &accept)
+        .await;
+    assert_eq!(asked, 1, "another scene, another grant");
+    assert_eq!(r["isError"], json!(true), "{r}");
+    assert_eq!(r["structuredContent"]["failed_step"], json!("2"), "{r}");
+    assert_eq!(r["structuredContent"]["outcome"], json!("failed"));
+    let text = r["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("step 2") && text.contains("not met"),
+        "{text}"
+    );
+    assert_eq!(lamp.value(2, 2), Some(json!(45)));
+
+    // Not shared by name: refused, and the lamp is left alone.
+    let (r, asked) = c
+        .call("run_scene", json!({"scene": "unshared"}), &accept)
+        .await;
+    assert_eq!(r["isError"], json!(true), "{r}");
+    assert_eq!(asked, 0);
+    assert_eq!(lamp.value(2, 1), Some(json!(true)));
+    c.close().await;
+
+    assert_eq!(
+        scene_decisions(&home, "evening"),
+        [Decision::Allowed, Decision::Granted, Decision::Allowed]
+    );
+    assert_eq!(scene_decisions(&home, "lamp-check"), [Decision::Granted]);
+    assert_eq!(scene_decisions(&home, "unshared"), [Decision::Denied]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_sensitive_scene_needs_the_user_every_time() {
+    let home = scene_home(21).await;
+    let lamp = home.dev("scene lamp");
+    let heater = home.dev("scene heater");
+
+    // A client that can ask: the user says no, nothing is sent.
+    let mut c = StdioClient::start(&home, true).await;
+    let (r, asked) = c
+        .call("run_scene", json!({"scene": "warm-up"}), &decline)
+        .await;
+    assert_eq!(asked, 1);
+    assert_eq!(r["isError"], json!(true), "{r}");
+    assert!(
+        lamp.requests().is_empty() && heater.requests().is_empty(),
+        "nothing reaches a device before the user agrees"
+    );
+    c.close().await;
+
+    // A client that cannot ask: a pending approval; nothing runs until the
+    // user approves it out of band, then exactly once.
+    let mut c = StdioClient::start(&home, false).await;
+    let (r, _) = c
+        .call("run_scene", json!({"scene": "warm-up"}), &accept)
+        .await;
+    assert_eq!(r["isError"], json!(true), "{r}");
+    let s = &r["structuredContent"];
+    assert_eq!(s["status"], json!("approval_required"), "{s}");
+    assert_eq!(s["tier"], json!("sensitive"), "{s}");
+    let id = s["approval_id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(id.len(), 8, "{s}");
+    let retry = json!({"scene": "warm-up", "dry_run": null, "approval_id": id});
+    let (r, _) = c.call("run_scene", retry.clone(), &accept).await;
+    assert_eq!(r["isError"], json!(true), "{r}");
+    assert_eq!(on(&heater), Some(json!(false)));
+    assert!(heater.requests().is_empty());
+
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mijia"))
+        .args(["approve", &id])
+        .env("MIJIA_HOME", home.dir.path())
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("mijia approve: {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (r, _) = c.call("run_scene", retry.clone(), &accept).await;
+    assert_eq!(r["isError"], json!(false), "{r}");
+    assert_eq!(
+        r["structuredContent"]["decision"],
+        json!("approved_out_of_band")
+    );
+    assert_eq!(on(&heater), Some(json!(true)));
+    assert_eq!(lamp.value(2, 1), Some(json!(true)));
+    let (r, _) = c.call("run_scene", retry, &accept).await;
+    assert_eq!(r["isError"], json!(true), "an approval runs one call: {r}");
+    c.close().await;
+
+    assert_eq!(
+        scene_decisions(&home, "warm-up"),
+        [
+            Decision::Declined,
+            Decision::ApprovalPending,
+            Decision::ApprovalPending,
+            Decision::ApprovedOutOfBand,
+            Decision::Rejected,
+        ]
+    );
+    assert!(
+        grants::list(&home.paths).unwrap().is_empty(),
+        "sensitive scenes never leave grants behind"
+    );
+}

@@ -116,6 +116,9 @@ pub struct AuditRecord {
     /// Its did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub did: Option<String>,
+    /// The scene (`run_scene`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scene: Option<String>,
     /// Its model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
@@ -154,6 +157,7 @@ impl AuditRecord {
             args,
             device: None,
             did: None,
+            scene: None,
             model: None,
             tier: None,
             decision,
@@ -233,7 +237,8 @@ impl AuditLog {
 
 /// One line for people (`mijia audit`).
 pub fn render_line(r: &AuditRecord) -> String {
-    let device = r.device.as_deref().unwrap_or("-");
+    let scene = r.scene.as_ref().map(|s| format!("scene:{s}"));
+    let device = r.device.as_deref().or(scene.as_deref()).unwrap_or("-");
     let tier = r.tier.as_deref().unwrap_or("-");
     let args = serde_json::to_string(&r.args).unwrap_or_default();
     format!(

@@ -7,6 +7,12 @@
 //! confirmation every call) → read before → execute → read back → audit
 //! ```
 //!
+//! `run_scene` takes the same path with a scene instead of one device:
+//! scene shared? → every device it touches exposed? → tier of each
+//! operation within its device's cap → dry run (spec check, no IO) →
+//! authorization at the scene's tier → run with the automation runner →
+//! audit (see [`super::scenes`]).
+//!
 //! Authorization asks the *user* through a [`Channel`]:
 //!
 //! - [`Channel::Ask`]: the handshake era: the server sends
@@ -40,8 +46,11 @@ use super::clock::{format_duration, millis, now_ms, rfc3339};
 use super::grants::{self, Grant};
 use super::policy::Policy;
 use super::resolve::{self, Resolution};
-use super::tier::{self, Tier};
+use super::scenes as agent_scenes;
+use super::tier::{self, Capability, Tier};
 use super::tools::{self, ToolDef, WritePlan};
+use crate::automation::scenes::{self as automation_scenes, Scene, SceneOutcome, SceneReport};
+use crate::automation::Context;
 use crate::home::{
     poll::{status_many, PollOptions},
     specs::describe_model,
@@ -164,10 +173,19 @@ pub enum GateError {
     UnknownTool(String),
 }
 
-/// Scenes, when another module provides them (see `run_scene`).
+/// Where `run_scene` finds the user's scenes (see
+/// [`super::scenes::FileScenes`]). Asked on every call, so edits apply at
+/// once.
 pub trait SceneProvider: Send + Sync {
-    /// Scene names.
-    fn names(&self) -> Vec<String>;
+    /// The scenes now, or why they cannot be read.
+    fn scenes(&self) -> Result<Vec<Scene>, String>;
+
+    /// Scene names (none when the scenes cannot be read).
+    fn names(&self) -> Vec<String> {
+        self.scenes()
+            .map(|s| s.into_iter().map(|s| s.name).collect())
+            .unwrap_or_default()
+    }
 }
 
 /// No scenes (the default).
@@ -175,8 +193,8 @@ pub trait SceneProvider: Send + Sync {
 pub struct NoScenes;
 
 impl SceneProvider for NoScenes {
-    fn names(&self) -> Vec<String> {
-        Vec::new()
+    fn scenes(&self) -> Result<Vec<Scene>, String> {
+        Ok(Vec::new())
     }
 }
 
@@ -278,7 +296,7 @@ fn done_err(text: impl Into<String>) -> Outcome {
 /// The gate of one home.
 pub struct Gate {
     paths: Paths,
-    catalog: ModelCatalog,
+    catalog: Arc<ModelCatalog>,
     config: ClientConfig,
     ids: Option<Arc<dyn IdStore>>,
     devices: tokio::sync::Mutex<HashMap<String, Arc<Device>>>,
@@ -301,6 +319,30 @@ struct Resolved {
     entry: DeviceEntry,
 }
 
+/// What the user is asked to consent to: one device's change, or a scene.
+struct Consent<'a> {
+    /// The tool.
+    tool: &'static str,
+    /// The device's or scene's name.
+    subject: &'a str,
+    /// `device` or `scene` (the key in structured results).
+    label: &'static str,
+    /// The grant key (device key, or [`agent_scenes::scene_key`]).
+    key: &'a str,
+    /// The capability class granted.
+    capability: Capability,
+    /// The tier.
+    tier: Tier,
+    /// What would be done, in words.
+    action: &'a str,
+    /// The question shown to the user.
+    question: String,
+    /// One line for `mijia approvals`.
+    summary: String,
+    /// [`args_digest`] of the call.
+    digest: String,
+}
+
 impl Gate {
     /// A gate over a home: `catalog` from the home's spec store, `config`
     /// for talking to devices, `ids` to persist request ids.
@@ -317,7 +359,7 @@ impl Gate {
         Gate {
             audit: AuditLog::new(&paths),
             paths,
-            catalog,
+            catalog: Arc::new(catalog),
             config,
             ids,
             devices: tokio::sync::Mutex::new(HashMap::new()),
@@ -346,10 +388,32 @@ impl Gate {
         })
     }
 
-    /// The tools to list now.
+    /// The tools to list now: `run_scene` once the user has shared a
+    /// scene that exists.
     pub fn list_tools(&self) -> Vec<&'static ToolDef> {
         let policy = self.policy();
-        tools::listed(policy.tools.generic, !self.scenes.names().is_empty())
+        tools::listed(
+            policy.tools.generic,
+            !self.shared_scenes(&policy).is_empty(),
+        )
+    }
+
+    /// The scenes that exist and are shared by name (their devices are
+    /// checked when one runs).
+    fn shared_scenes(&self, policy: &Policy) -> Vec<Scene> {
+        if policy.expose.scenes.is_empty() {
+            return Vec::new();
+        }
+        match self.scenes.scenes() {
+            Ok(list) => list
+                .into_iter()
+                .filter(|s| policy.is_scene_exposed(&s.name))
+                .collect(),
+            Err(e) => {
+                tracing::warn!("scenes: {e}");
+                Vec::new()
+            }
+        }
     }
 
     fn registry(&self) -> Result<Registry, String> {
@@ -439,16 +503,7 @@ impl Gate {
             )));
         }
         if def.scene {
-            rec.decision = Decision::Invalid;
-            let names = self.scenes.names();
-            return Ok(done_err(if names.is_empty() {
-                "There are no scenes yet. Control devices one at a time instead.".to_string()
-            } else {
-                format!(
-                    "Scenes cannot be run yet. Known scenes: {}",
-                    names.join(", ")
-                )
-            }));
+            return Ok(self.run_scene(def, args, &policy, channel, rec).await);
         }
         let registry = match self.registry() {
             Ok(r) => r,
@@ -613,6 +668,14 @@ impl Gate {
             })
             .collect();
         rec.decision = Decision::Allowed;
+        let scenes: Vec<Value> = if room.is_some() {
+            Vec::new()
+        } else {
+            self.shared_scenes(policy)
+                .iter()
+                .map(|s| json!({"name": s.name, "description": s.description}))
+                .collect()
+        };
         if entries.is_empty() {
             let text = if !policy.exposes_anything() {
                 "The user has not shared any device with assistants yet. They can do so with \
@@ -667,10 +730,17 @@ impl Gate {
             ));
             devices.push(d);
         }
+        let mut text = format!("{} shared devices:\n{}", devices.len(), lines.join("\n"));
+        let mut structured = json!({"rooms": rooms, "devices": devices});
+        if !scenes.is_empty() {
+            let names: Vec<&str> = scenes.iter().filter_map(|s| s["name"].as_str()).collect();
+            text.push_str(&format!("\nScenes (run_scene): {}", names.join(", ")));
+            structured["scenes"] = Value::Array(scenes);
+        }
         Outcome::Done(ToolReply {
             is_error: false,
-            text: format!("{} shared devices:\n{}", devices.len(), lines.join("\n")),
-            structured: Some(json!({"rooms": rooms, "devices": devices})),
+            text,
+            structured: Some(structured),
         })
     }
 
@@ -962,10 +1032,26 @@ impl Gate {
         let decision = match kind {
             None => Decision::Allowed,
             Some(kind) => {
-                let digest = args_digest(def.name, args);
+                let consent = Consent {
+                    tool: def.name,
+                    subject: &entry.name,
+                    label: "device",
+                    key: &key,
+                    capability: plan.capability,
+                    tier: plan.tier,
+                    action: &plan.action,
+                    question: self.question(def, entry, &plan, kind, policy),
+                    summary: format!("{} {}: {}", def.name, entry.name, plan.action),
+                    digest: args_digest(def.name, args),
+                };
                 match self
                     .authorize(
-                        def, &a, entry, &key, &plan, kind, &digest, policy, channel, rec,
+                        &consent,
+                        a.approval_id.as_deref(),
+                        kind,
+                        policy,
+                        channel,
+                        rec,
                     )
                     .await
                 {
@@ -1023,6 +1109,221 @@ impl Gate {
         })
     }
 
+    // ------------------------------------------------------------ scenes
+
+    async fn run_scene(
+        &self,
+        def: &'static ToolDef,
+        args: &Value,
+        policy: &Policy,
+        channel: Channel<'_>,
+        rec: &mut AuditRecord,
+    ) -> Outcome {
+        let a: tools::SceneArgs = match serde_json::from_value(args.clone()) {
+            Ok(a) => a,
+            Err(e) => {
+                rec.decision = Decision::Invalid;
+                return done_err(format!("Invalid arguments for {}: {e}", def.name));
+            }
+        };
+        rec.approval_id = a.approval_id.clone();
+        let all = match self.scenes.scenes() {
+            Ok(s) => s,
+            Err(e) => {
+                rec.decision = Decision::Invalid;
+                return done_err(format!(
+                    "The user's scenes cannot be read ({e}). Tell the user; `mijia scene list` \
+                     shows the problem."
+                ));
+            }
+        };
+        let Some(scene) = all
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(a.scene.trim()))
+        else {
+            rec.decision = Decision::Invalid;
+            let shared: Vec<&str> = all
+                .iter()
+                .filter(|s| policy.is_scene_exposed(&s.name))
+                .map(|s| s.name.as_str())
+                .collect();
+            return done_err(if shared.is_empty() {
+                format!(
+                    "There is no scene '{}', and the user has shared no scene. Control devices one \
+                     at a time instead.",
+                    a.scene
+                )
+            } else {
+                format!(
+                    "There is no scene '{}'. Shared scenes: {}.",
+                    a.scene,
+                    shared.join(", ")
+                )
+            });
+        };
+        rec.scene = Some(scene.name.clone());
+        if !policy.is_scene_exposed(&scene.name) {
+            rec.decision = Decision::Denied;
+            return done_err(format!(
+                "Scene '{}' is not shared with assistants. Do not run its steps one by one instead. \
+                 If the user wants you to run it, they can run: mijia policy expose --scene \"{}\"",
+                scene.name, scene.name
+            ));
+        }
+        let registry = match self.registry() {
+            Ok(r) => r,
+            Err(e) => {
+                rec.decision = Decision::Invalid;
+                return done_err(e);
+            }
+        };
+        // Every device it touches (reads included): registered and exposed.
+        let mut hidden: Vec<String> = Vec::new();
+        let mut missing: Vec<String> = Vec::new();
+        for name in scene.devices() {
+            match registry.get(&name) {
+                Ok(e) if policy.is_exposed(&e.name, e.room.as_deref()) => {}
+                Ok(e) => hidden.push(e.name.clone()),
+                Err(_) => missing.push(name),
+            }
+        }
+        if !hidden.is_empty() {
+            rec.decision = Decision::Denied;
+            let names: Vec<String> = hidden.iter().map(|n| format!("'{n}'")).collect();
+            let args: Vec<String> = hidden.iter().map(|n| format!("\"{n}\"")).collect();
+            return done_err(format!(
+                "Scene '{}' touches {}, which {} not shared with assistants, so the scene cannot \
+                 run; nothing was sent. Do not try other ways to reach {}. If the user wants this \
+                 scene run, they can run: mijia policy expose {}",
+                scene.name,
+                names.join(", "),
+                if hidden.len() == 1 { "is" } else { "are" },
+                if hidden.len() == 1 { "it" } else { "them" },
+                args.join(" ")
+            ));
+        }
+        if !missing.is_empty() {
+            rec.decision = Decision::Invalid;
+            return done_err(format!(
+                "Scene '{}' uses {}, which {} not in the user's device list; nothing was sent. \
+                 Tell the user the scene needs fixing (`mijia scene run {} --dry-run` shows it).",
+                scene.name,
+                missing
+                    .iter()
+                    .map(|n| format!("'{n}'"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if missing.len() == 1 { "is" } else { "are" },
+                scene.name
+            ));
+        }
+        // Tier: every operation classified, each within its device's cap.
+        let mut tier = Capability::Scene.base_tier();
+        let mut sensitive: Vec<String> = Vec::new();
+        for op in scene.operations() {
+            let Ok(entry) = registry.get(&op.device) else {
+                continue;
+            };
+            let t = agent_scenes::operation_tier(&op, &self.target(entry).profile);
+            if t == Tier::Forbidden {
+                rec.tier = Some(t.to_string());
+                rec.decision = Decision::Forbidden;
+                return done_err(format!(
+                    "Refused: step {} of scene '{}' would move money. mijia never does this for \
+                     an assistant.",
+                    op.step, scene.name
+                ));
+            }
+            let cap = policy.cap_for(&entry.name, entry.room.as_deref());
+            if t > cap {
+                rec.tier = Some(t.to_string());
+                rec.decision = Decision::Denied;
+                return done_err(format!(
+                    "Refused: step {} of scene '{}' is {t}-tier on {}, but the user allows at most \
+                     '{cap}' on this device. Tell the user; they can change it with `mijia policy \
+                     expose \"{}\" --cap {t}`.",
+                    op.step, scene.name, entry.name, entry.name
+                ));
+            }
+            if t == Tier::Sensitive && !sensitive.contains(&entry.name) {
+                sensitive.push(entry.name.clone());
+            }
+            tier = tier.max(t);
+        }
+        rec.tier = Some(tier.to_string());
+        let dry_run = a.dry_run.unwrap_or(false);
+        let ctx = Context::new(registry, Arc::clone(&self.catalog), self.config.clone())
+            .with_ids(self.ids.clone());
+        // Check every step against the specs first: no IO, and nobody is
+        // asked about a scene that cannot run.
+        let check = automation_scenes::run_scene(scene, &ctx, true).await;
+        if dry_run || !check.is_ok() {
+            rec.decision = if check.is_ok() {
+                Decision::Allowed
+            } else {
+                Decision::Invalid
+            };
+            return scene_reply(scene, tier, rec.decision, dry_run, false, &check);
+        }
+        let key = agent_scenes::scene_key(scene);
+        let kind = match tier {
+            Tier::Read => None,
+            Tier::Control => {
+                if grants::find(&self.paths, &key, Capability::Scene, now_ms()).is_some() {
+                    None
+                } else {
+                    Some(ApprovalKind::Grant)
+                }
+            }
+            Tier::Sensitive | Tier::Forbidden => Some(ApprovalKind::Confirm),
+        };
+        let decision = match kind {
+            None => Decision::Allowed,
+            Some(kind) => {
+                let consent = Consent {
+                    tool: def.name,
+                    subject: &scene.name,
+                    label: "scene",
+                    key: &key,
+                    capability: Capability::Scene,
+                    tier,
+                    action: "run scene",
+                    question: scene_question(scene, kind, &sensitive, policy),
+                    summary: format!(
+                        "{} {}: {}",
+                        def.name,
+                        scene.name,
+                        agent_scenes::steps_line(scene, 6)
+                    ),
+                    digest: args_digest(def.name, args),
+                };
+                match self
+                    .authorize(
+                        &consent,
+                        a.approval_id.as_deref(),
+                        kind,
+                        policy,
+                        channel,
+                        rec,
+                    )
+                    .await
+                {
+                    Ok(d) => d,
+                    Err(outcome) => return outcome,
+                }
+            }
+        };
+        rec.decision = decision;
+        let report = automation_scenes::run_scene(scene, &ctx, false).await;
+        let steps: Vec<Value> = report
+            .steps
+            .iter()
+            .map(|s| json!({"step": s.step, "outcome": s.outcome, "detail": s.detail}))
+            .collect();
+        rec.after = Some(json!({"outcome": report.outcome, "steps": steps}));
+        scene_reply(scene, tier, decision, false, true, &report)
+    }
+
     fn question(
         &self,
         def: &ToolDef,
@@ -1071,19 +1372,12 @@ impl Gate {
         true
     }
 
-    fn store_grant(
-        &self,
-        entry: &DeviceEntry,
-        key: &str,
-        plan: &WritePlan,
-        policy: &Policy,
-        via: String,
-    ) {
+    fn store_grant(&self, c: &Consent<'_>, policy: &Policy, via: String) {
         let now = now_ms();
         let g = Grant {
-            device_key: key.to_string(),
-            device: entry.name.clone(),
-            class: plan.capability,
+            device_key: c.key.to_string(),
+            device: c.subject.to_string(),
+            class: c.capability,
             granted_at_ms: now,
             expires_at_ms: now.saturating_add(millis(policy.timing.grant_ttl)),
             via,
@@ -1094,30 +1388,26 @@ impl Gate {
     }
 
     /// Asks (or checks) the user's consent. `Ok(decision)` to run.
-    #[allow(clippy::too_many_arguments)]
     async fn authorize(
         &self,
-        def: &ToolDef,
-        a: &tools::WriteArgs,
-        entry: &DeviceEntry,
-        key: &str,
-        plan: &WritePlan,
+        c: &Consent<'_>,
+        approval_id: Option<&str>,
         kind: ApprovalKind,
-        digest: &str,
         policy: &Policy,
         channel: Channel<'_>,
         rec: &mut AuditRecord,
     ) -> Result<Decision, Outcome> {
         let timeout = policy.timing.confirm_timeout;
+        let digest = c.digest.as_str();
         let granted = |this: &Self, via: &str| {
             if kind == ApprovalKind::Grant {
-                this.store_grant(entry, key, plan, policy, via.to_string());
+                this.store_grant(c, policy, via.to_string());
             }
         };
         // A retry after out-of-band approval.
-        if let Some(id) = a.approval_id.as_deref().filter(|s| !s.trim().is_empty()) {
+        if let Some(id) = approval_id.filter(|s| !s.trim().is_empty()) {
             let now = now_ms();
-            let refusal = match approvals::redeem(&self.paths, id, def.name, digest, now) {
+            let refusal = match approvals::redeem(&self.paths, id, c.tool, digest, now) {
                 Ok(Ok(approval)) => {
                     granted(self, &format!("approval:{}", approval.id));
                     return Ok(Decision::ApprovedOutOfBand);
@@ -1179,13 +1469,13 @@ impl Gate {
             rec.decision = decision;
             return Err(done_err(text));
         }
-        let message = self.question(def, entry, plan, kind, policy);
+        let message = c.question.clone();
         let answer = match channel {
             Channel::Ask(asker) => asker.ask(&message, timeout).await,
             Channel::Mrtr(None) => {
                 let pending = PendingConfirm {
                     id: approvals::new_id(),
-                    tool: def.name.to_string(),
+                    tool: c.tool.to_string(),
                     digest: digest.to_string(),
                     kind,
                     expires_at_ms: now_ms().saturating_add(millis(timeout)),
@@ -1205,7 +1495,7 @@ impl Gate {
                 )));
             }
             Channel::Mrtr(Some(Resume::Answer { pending, answer })) => {
-                if pending.tool != def.name || pending.digest != digest || pending.kind != kind {
+                if pending.tool != c.tool || pending.digest != digest || pending.kind != kind {
                     rec.decision = Decision::Rejected;
                     return Err(done_err(
                         "The confirmation was for a different call; nothing was changed. Call again \
@@ -1239,7 +1529,7 @@ impl Gate {
                 rec.decision = Decision::Declined;
                 Err(done_err(format!(
                     "The user declined: {} {} was not done. Do not retry unless the user asks again.",
-                    plan.action, entry.name
+                    c.action, c.subject
                 )))
             }
             Answer::Cancel => {
@@ -1247,7 +1537,7 @@ impl Gate {
                 Err(done_err(format!(
                     "The user dismissed the confirmation: {} {} was not done. Ask the user in the \
                      chat whether they want it.",
-                    plan.action, entry.name
+                    c.action, c.subject
                 )))
             }
             Answer::Timeout => {
@@ -1256,8 +1546,8 @@ impl Gate {
                     "Confirmation expired: the user did not answer within {}, so {} {} was not \
                      done. Ask the user in the chat whether to try again.",
                     format_duration(timeout),
-                    plan.action,
-                    entry.name
+                    c.action,
+                    c.subject
                 )))
             }
             Answer::Failed(why) => {
@@ -1265,14 +1555,14 @@ impl Gate {
                 tracing::debug!("elicitation unavailable: {why}");
                 let now = now_ms();
                 let new = NewApproval {
-                    tool: def.name.to_string(),
+                    tool: c.tool.to_string(),
                     args_digest: digest.to_string(),
-                    device: entry.name.clone(),
-                    device_key: key.to_string(),
-                    class: plan.capability,
-                    tier: plan.tier,
+                    device: c.subject.to_string(),
+                    device_key: c.key.to_string(),
+                    class: c.capability,
+                    tier: c.tier,
                     kind,
-                    summary: format!("{} {}: {}", def.name, entry.name, plan.action),
+                    summary: c.summary.clone(),
                 };
                 let approval = match approvals::create(
                     &self.paths,
@@ -1300,16 +1590,19 @@ impl Gate {
                          Request: {}",
                         message,
                         id = approval.id,
-                        tool = def.name
+                        tool = c.tool
                     ),
-                    structured: Some(json!({
-                        "status": "approval_required",
-                        "approval_id": approval.id,
-                        "expires_at": expires,
-                        "device": entry.name,
-                        "action": plan.action,
-                        "tier": plan.tier,
-                    })),
+                    structured: Some({
+                        let mut v = json!({
+                            "status": "approval_required",
+                            "approval_id": approval.id,
+                            "expires_at": expires,
+                            "action": c.action,
+                            "tier": c.tier,
+                        });
+                        v[c.label] = json!(c.subject);
+                        v
+                    }),
                 }))
             }
         }
@@ -1364,6 +1657,123 @@ impl Gate {
         let (v, _) = self.describe_entry(e, &policy);
         serde_json::to_string_pretty(&v).ok()
     }
+}
+
+/// The question for a scene.
+fn scene_question(
+    scene: &Scene,
+    kind: ApprovalKind,
+    sensitive: &[String],
+    policy: &Policy,
+) -> String {
+    let about = scene
+        .description
+        .as_deref()
+        .map_or_else(String::new, |d| format!(" ({d})"));
+    let steps = agent_scenes::steps_line(scene, 12);
+    match kind {
+        ApprovalKind::Confirm => format!(
+            "An assistant asks to run scene '{}'{about}: {steps}. It is a sensitive action because \
+             it touches {}. Allow it this once?",
+            scene.name,
+            sensitive.join(", ")
+        ),
+        ApprovalKind::Grant => format!(
+            "An assistant asks to run scene '{}'{about}: {steps}. Allow it to run this scene for \
+             the next {} (until the scene is changed)?",
+            scene.name,
+            format_duration(policy.timing.grant_ttl)
+        ),
+    }
+}
+
+/// The result of `run_scene`: a line per step, `isError` naming the
+/// failed step. `ran`: the steps were run (not only checked).
+fn scene_reply(
+    scene: &Scene,
+    tier: Tier,
+    decision: Decision,
+    dry_run: bool,
+    ran: bool,
+    report: &SceneReport,
+) -> Outcome {
+    let failed = report.first_failure();
+    let head = match report.outcome {
+        SceneOutcome::Ok if !ran => format!(
+            "Scene '{}' checks out ({tier} tier); nothing was sent.",
+            scene.name
+        ),
+        SceneOutcome::Ok => format!(
+            "Scene '{}' ran: {} steps done.",
+            scene.name,
+            report.steps.len()
+        ),
+        SceneOutcome::Stopped => {
+            let at = report
+                .steps
+                .iter()
+                .find(|s| s.outcome == automation_scenes::StepOutcome::Stopped);
+            format!(
+                "Scene '{}' stopped at step {}: {}. Nothing failed; the remaining steps were \
+                 skipped.",
+                scene.name,
+                at.map_or("?", |s| s.step.as_str()),
+                at.map_or("a guard did not hold", |s| s.detail.as_str())
+            )
+        }
+        SceneOutcome::Failed => {
+            let what = report.error().map_or_else(
+                || format!("scene '{}' failed", scene.name),
+                |e| e.to_string(),
+            );
+            if ran {
+                format!(
+                    "{what}. The steps after it were skipped; the steps before it stay done. Tell \
+                     the user."
+                )
+            } else {
+                format!(
+                    "{what}. The scene does not check out, so nothing was sent. Tell the user the \
+                     scene needs fixing."
+                )
+            }
+        }
+    };
+    let lines: Vec<String> = report
+        .steps
+        .iter()
+        .map(|s| {
+            let label = s
+                .name
+                .as_deref()
+                .map_or_else(String::new, |n| format!(" [{n}]"));
+            let device = s
+                .device
+                .as_deref()
+                .map_or_else(String::new, |d| format!(" {d}"));
+            let outcome = serde_json::to_value(s.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            format!(
+                "- {}{label} {}{device}: {outcome} — {}",
+                s.step, s.kind, s.detail
+            )
+        })
+        .collect();
+    Outcome::Done(ToolReply {
+        is_error: report.outcome == SceneOutcome::Failed,
+        text: format!("{head}\n{}", lines.join("\n")),
+        structured: Some(json!({
+            "scene": scene.name,
+            "tier": tier,
+            "decision": decision.as_str(),
+            "dry_run": dry_run,
+            "outcome": report.outcome,
+            "failed_step": failed.map(|s| s.step.clone()),
+            "steps": report.steps,
+        })),
+    })
 }
 
 /// One listed resource.

@@ -22,6 +22,8 @@
 //!   candidates instead of guessing.
 //! - [`tools`]: the tool catalogue (names, strict JSON schemas, output
 //!   schemas, annotations) and the calls against [`crate::home::Device`].
+//! - [`scenes`]: the user's scenes as `run_scene`: sharing, tier (the
+//!   highest of the devices it touches), consent.
 //! - [`gate`]: the decision point.
 //! - [`mcp`]: the only module that knows the MCP SDK (rmcp): stdio and
 //!   Streamable HTTP, both protocol eras.
@@ -37,6 +39,7 @@ mod jsonfile;
 pub mod mcp;
 pub mod policy;
 pub mod resolve;
+pub mod scenes;
 pub mod tier;
 pub mod tools;
 

@@ -10,6 +10,7 @@
 //! all = false                      # every device in the registry
 //! devices = ["Desk lamp"]          # by name (case-insensitive)
 //! rooms = ["Bedroom"]              # every device in these rooms
+//! scenes = ["movie-night"]         # scenes run_scene may run (by name)
 //!
 //! [caps.devices]                   # highest tier allowed, per device…
 //! "Front door" = "read"
@@ -24,6 +25,10 @@
 //! grant_ttl = "8h"                 # how long a capability grant lasts
 //! approval_ttl = "10m"             # how long a pending approval waits
 //! ```
+//!
+//! Scenes are shared only by name (`all` covers devices, not scenes), and a
+//! shared scene runs only while every device it touches is exposed too
+//! (see [`super::scenes`]).
 //!
 //! Unknown keys are rejected. Writes go through [`Policy::update`]: locked,
 //! re-read, changed, written atomically.
@@ -85,6 +90,10 @@ pub struct Exposure {
     pub devices: Vec<String>,
     /// Room names.
     pub rooms: Vec<String>,
+    /// Scene names (`run_scene`); every device a scene touches must be
+    /// exposed as well.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scenes: Vec<String>,
 }
 
 /// The highest tier allowed per device or room.
@@ -230,6 +239,11 @@ impl Policy {
             || room.is_some_and(|r| self.expose.rooms.iter().any(|x| same(x, r)))
     }
 
+    /// Whether a scene is shared by name (its devices are checked apart).
+    pub fn is_scene_exposed(&self, name: &str) -> bool {
+        self.expose.scenes.iter().any(|s| same(s, name))
+    }
+
     /// Whether anything at all is exposed.
     pub fn exposes_anything(&self) -> bool {
         self.expose.all || !self.expose.devices.is_empty() || !self.expose.rooms.is_empty()
@@ -266,6 +280,20 @@ impl Policy {
         if !self.expose.rooms.iter().any(|r| same(r, room)) {
             self.expose.rooms.push(room.trim().to_string());
         }
+    }
+
+    /// Shares a scene by name.
+    pub fn expose_scene(&mut self, name: &str) {
+        if !self.is_scene_exposed(name) {
+            self.expose.scenes.push(name.trim().to_string());
+        }
+    }
+
+    /// Stops sharing a scene; true if it was listed.
+    pub fn unexpose_scene(&mut self, name: &str) -> bool {
+        let n = self.expose.scenes.len();
+        self.expose.scenes.retain(|s| !same(s, name));
+        n != self.expose.scenes.len()
     }
 
     /// Removes a device from the exposed list; true if it was listed.
@@ -342,6 +370,15 @@ impl Policy {
             ));
             out.push_str(&format!("Exposed rooms:   {}\n", list(&self.expose.rooms)));
         }
+        out.push_str(&format!(
+            "Exposed scenes:  {}{}\n",
+            list(&self.expose.scenes),
+            if self.expose.scenes.is_empty() {
+                " (share one with `mijia policy expose --scene NAME`)"
+            } else {
+                " (each runs only while all its devices are exposed)"
+            }
+        ));
         if !self.caps.devices.is_empty() || !self.caps.rooms.is_empty() {
             out.push_str("Tier caps:\n");
             for (d, t) in &self.caps.devices {
@@ -429,5 +466,18 @@ mod tests {
         assert_eq!(p.expose.devices.len(), 1);
         assert!(p.unexpose_device("LAMP"));
         assert!(!p.exposes_anything());
+        p.expose_scene("Movie-Night");
+        p.expose_scene("movie-night");
+        assert_eq!(p.expose.scenes, ["Movie-Night"]);
+        assert!(p.is_scene_exposed("MOVIE-night"));
+        assert!(!p.is_scene_exposed("lights-out"));
+        let again = Policy::parse(p.to_toml().unwrap().as_bytes()).unwrap();
+        assert_eq!(again, p);
+        assert!(p.unexpose_scene("movie-NIGHT"));
+        assert!(!p.unexpose_scene("movie-night"));
+        assert!(
+            !p.to_toml().unwrap().contains("scenes"),
+            "files without scenes stay as they were"
+        );
     }
 }

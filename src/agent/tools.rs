@@ -127,6 +127,35 @@ fn write_output() -> Value {
     })
 }
 
+fn scene_output() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "scene": {"type": "string"},
+            "tier": {"type": "string", "enum": ["control", "sensitive"], "description": "The highest tier of the devices the scene touches."},
+            "decision": {"type": "string", "description": "How the run was authorized (allowed, granted, confirmed, approved_out_of_band)."},
+            "dry_run": {"type": "boolean"},
+            "outcome": {"type": "string", "enum": ["ok", "failed", "stopped"], "description": "stopped: a guard did not hold, nothing failed."},
+            "failed_step": {"type": ["string", "null"], "description": "The first failed step (\"3\", or \"2.1\" inside a parallel group)."},
+            "steps": {"type": "array", "items": {
+                "type": "object",
+                "properties": {
+                    "step": {"type": "string"},
+                    "name": {"type": "string"},
+                    "kind": {"type": "string", "enum": ["set", "action", "parallel", "wait", "guard"]},
+                    "device": {"type": ["string", "null"]},
+                    "outcome": {"type": "string", "enum": ["ok", "checked", "failed", "skipped", "stopped"]},
+                    "detail": {"type": "string"},
+                    "elapsed_ms": {"type": "integer"},
+                    "class": {"type": "string"}
+                },
+                "required": ["step", "kind", "device", "outcome", "detail", "elapsed_ms"]
+            }}
+        },
+        "required": ["scene", "tier", "decision", "dry_run", "outcome", "failed_step", "steps"]
+    })
+}
+
 fn build_catalogue() -> Vec<ToolDef> {
     let reading = json!({
         "type": "object",
@@ -170,6 +199,14 @@ fn build_catalogue() -> Vec<ToolDef> {
                             "error": {"type": ["string", "null"]}
                         },
                         "required": ["name", "type", "online", "values"]
+                    }},
+                    "scenes": {"type": "array", "description": "Scenes run_scene can run.", "items": {
+                        "type": "object",
+                        "properties": {
+                            "name": {"type": "string"},
+                            "description": {"type": ["string", "null"]}
+                        },
+                        "required": ["name"]
                     }}
                 },
                 "required": ["rooms", "devices"]
@@ -319,16 +356,21 @@ fn build_catalogue() -> Vec<ToolDef> {
         ToolDef {
             name: "run_scene",
             title: "Run scene",
-            description: "Run one of the user's scenes by name. A scene that touches a sensitive \
-                device needs the user's confirmation.",
+            description: "Run one of the scenes the user has shared (names from home_overview): \
+                its steps run in order and each step's result is reported. A scene needs every \
+                device it touches to be shared; its tier is that of its most sensitive device, so \
+                a scene with a lock, heater, kettle, camera or valve needs the user's \
+                confirmation every time. dry_run checks the scene against the devices' specs \
+                and sends nothing.",
             capability: Capability::Scene,
             generic: false,
             scene: true,
             input_schema: object(vec![
-                ("scene", json!({"type": "string", "description": "The scene's name."})),
+                ("scene", json!({"type": "string", "description": "The scene's name, e.g. \"movie-night\"."})),
+                ("dry_run", nullable("boolean", "true to only check the scene (nothing is sent, no confirmation needed); null or false to run it.")),
                 ("approval_id", nullable("string", APPROVAL_DESC)),
             ]),
-            output_schema: json!({"type": "object", "properties": {"scene": {"type": "string"}, "steps": {"type": "array"}}, "required": ["scene", "steps"]}),
+            output_schema: scene_output(),
         },
         ToolDef {
             name: "set_property",
@@ -448,6 +490,20 @@ pub struct DescribeArgs {
     /// Room.
     #[serde(default)]
     pub room: Option<String>,
+}
+
+/// `run_scene`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SceneArgs {
+    /// The scene's name.
+    pub scene: String,
+    /// Check only.
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+    /// Retry after out-of-band approval.
+    #[serde(default)]
+    pub approval_id: Option<String>,
 }
 
 /// Any write tool: the target plus the tool's own fields.
@@ -1073,7 +1129,9 @@ pub fn plan_write(
     })
 }
 
-fn item_of(spec: Option<&Spec>, p: &ResolvedProp) -> (String, String) {
+/// The service and item type names of a resolved property (empty service
+/// for legacy devices).
+pub(crate) fn item_of(spec: Option<&Spec>, p: &ResolvedProp) -> (String, String) {
     match (p, spec) {
         (ResolvedProp::Miot { id, name }, Some(spec)) => (
             spec.service(id.siid)
@@ -1382,6 +1440,19 @@ mod tests {
         assert_eq!(mcp["annotations"]["openWorldHint"], json!(false));
         let oa = openai_json(find("home_overview").unwrap());
         assert_eq!(oa["function"]["strict"], json!(true));
+        // run_scene: a write that may be destructive, never idempotent.
+        let scene = mcp_json(find("run_scene").unwrap());
+        assert_eq!(scene["annotations"]["readOnlyHint"], json!(false));
+        assert_eq!(scene["annotations"]["destructiveHint"], json!(true));
+        assert_eq!(scene["annotations"]["idempotentHint"], json!(false));
+        assert_eq!(
+            scene["inputSchema"]["required"],
+            json!(["scene", "dry_run", "approval_id"])
+        );
+        assert_eq!(
+            scene["outputSchema"]["properties"]["tier"]["enum"],
+            json!(["control", "sensitive"])
+        );
     }
 
     #[test]

@@ -18,8 +18,10 @@ use crate::agent::clock::now_ms;
 use crate::agent::gate::Gate;
 use crate::agent::mcp::{self, http::HttpOptions};
 use crate::agent::policy::Policy;
+use crate::agent::scenes::FileScenes;
 use crate::agent::tier::Tier;
 use crate::agent::{approvals, grants, tools, AgentError};
+use crate::automation::SceneFile;
 use crate::home::{load_spec_store, ModelCatalog, Paths, Registry};
 use crate::transport::{ClientConfig, IdStore};
 use crate::Error;
@@ -30,7 +32,9 @@ pub enum AgentCommand {
     /// Serve the home to AI assistants over MCP (stdio by default).
     #[command(after_help = "Add to an MCP client, e.g.:\n  \
         {\"mcpServers\": {\"mijia\": {\"command\": \"mijia\", \"args\": [\"mcp\"]}}}\n\
-        Nothing is shared until you run `mijia policy expose`.")]
+        Nothing is shared until you run `mijia policy expose`. Scenes from scenes.toml are \
+        offered as run_scene once shared with `mijia policy expose --scene NAME` (and every \
+        device they touch is exposed).")]
     Mcp(McpArgs),
     /// Print the tool catalogue for other agent frameworks.
     Tools(ToolsArgs),
@@ -82,7 +86,7 @@ pub struct ToolsArgs {
     #[arg(long, value_enum, default_value = "mcp")]
     pub format: ToolsFormat,
     /// Include the generic set_property / run_action tools even when the
-    /// policy has them off.
+    /// policy has them off, and run_scene even when no scene is shared.
     #[arg(long)]
     pub all: bool,
 }
@@ -92,9 +96,9 @@ pub struct ToolsArgs {
 pub enum PolicyCommand {
     /// Print the current policy.
     Show,
-    /// Share devices or rooms with assistants.
+    /// Share devices, rooms or scenes with assistants.
     Expose(ExposeArgs),
-    /// Stop sharing devices or rooms.
+    /// Stop sharing devices, rooms or scenes (--all: everything).
     Unexpose(ExposeArgs),
     /// Turn the generic set_property / run_action tools on or off.
     AllowGeneric {
@@ -118,7 +122,7 @@ pub enum PolicyCommand {
     },
 }
 
-/// Devices, rooms or everything.
+/// Devices, rooms, scenes or everything.
 #[derive(Debug, Clone, Args)]
 pub struct ExposeArgs {
     /// Device names.
@@ -127,7 +131,11 @@ pub struct ExposeArgs {
     /// Rooms (repeatable).
     #[arg(long = "room", value_name = "ROOM")]
     pub rooms: Vec<String>,
-    /// Every device in the registry.
+    /// Scenes from scenes.toml, for run_scene (repeatable). A shared scene
+    /// runs only while every device it touches is exposed too.
+    #[arg(long = "scene", value_name = "SCENE")]
+    pub scenes: Vec<String>,
+    /// Every device in the registry (not scenes: share those by name).
     #[arg(long)]
     pub all: bool,
     /// With expose: the highest tier allowed (read, control, sensitive).
@@ -164,8 +172,10 @@ pub fn plan(command: &AgentCommand, global: &GlobalArgs) -> Result<AgentPlan, Er
         ..ClientConfig::default()
     };
     if let AgentCommand::Policy(PolicyCommand::Expose(a) | PolicyCommand::Unexpose(a)) = command {
-        if a.names.is_empty() && a.rooms.is_empty() && !a.all {
-            return Err(Error::usage("name a device, give --room ROOM, or --all"));
+        if a.names.is_empty() && a.rooms.is_empty() && a.scenes.is_empty() && !a.all {
+            return Err(Error::usage(
+                "name a device, give --room ROOM, --scene SCENE, or --all",
+            ));
         }
         if let Some(c) = &a.cap {
             Tier::parse_cap(c).map_err(Error::usage)?;
@@ -210,7 +220,8 @@ pub fn gate(paths: Paths, config: ClientConfig) -> Gate {
         tracing::warn!("{w}");
     }
     let ids: Arc<dyn IdStore> = Arc::new(HomeIdStore::new(paths.clone()));
-    Gate::new(paths, ModelCatalog::new(store), config, Some(ids))
+    let scenes = Arc::new(FileScenes::home(paths.clone()));
+    Gate::new(paths, ModelCatalog::new(store), config, Some(ids)).with_scenes(scenes)
 }
 
 /// Runs an agent command.
@@ -218,12 +229,31 @@ pub async fn execute(plan: AgentPlan) -> Result<(), Error> {
     let json = plan.json;
     match plan.command {
         AgentCommand::Mcp(a) => {
-            let gate = Arc::new(gate(paths()?, plan.config));
-            if !gate.policy().exposes_anything() {
+            let home = paths()?;
+            let gate = Arc::new(gate(home.clone(), plan.config));
+            let policy = gate.policy();
+            if !policy.exposes_anything() {
                 eprintln!(
                     "mijia mcp: nothing is shared with assistants yet; expose devices with \
                      `mijia policy expose NAME`, `--room ROOM` or `--all`"
                 );
+            }
+            match SceneFile::load(&home) {
+                Ok(file) => {
+                    let unshared: Vec<String> = file
+                        .names()
+                        .into_iter()
+                        .filter(|n| !policy.is_scene_exposed(n))
+                        .collect();
+                    if !unshared.is_empty() {
+                        eprintln!(
+                            "mijia mcp: scenes not shared (share with `mijia policy expose \
+                             --scene NAME`): {}",
+                            unshared.join(", ")
+                        );
+                    }
+                }
+                Err(e) => eprintln!("mijia mcp: run_scene is off: {e}"),
             }
             match a.http {
                 None => mcp::serve_stdio(gate).await?,
@@ -241,12 +271,19 @@ pub async fn execute(plan: AgentPlan) -> Result<(), Error> {
             Ok(())
         }
         AgentCommand::Tools(a) => {
-            let generic = a.all
-                || Paths::from_env()
-                    .ok()
-                    .and_then(|p| Policy::load(&p).ok())
-                    .is_some_and(|p| p.tools.generic);
-            let listed = tools::listed(generic, false);
+            let home = Paths::from_env().ok();
+            let policy = home.as_ref().and_then(|p| Policy::load(p).ok());
+            let generic = a.all || policy.as_ref().is_some_and(|p| p.tools.generic);
+            // run_scene as `mijia mcp` would list it: once a scene that
+            // exists is shared.
+            let scenes = a.all
+                || match (&home, &policy) {
+                    (Some(h), Some(p)) => SceneFile::load(h)
+                        .map(|f| f.names().iter().any(|n| p.is_scene_exposed(n)))
+                        .unwrap_or(false),
+                    _ => false,
+                };
+            let listed = tools::listed(generic, scenes);
             let v = match a.format {
                 ToolsFormat::Mcp => {
                     json!({"tools": listed.iter().map(|t| tools::mcp_json(t)).collect::<Vec<_>>()})
@@ -363,9 +400,21 @@ fn policy(cmd: PolicyCommand, json: bool) -> Result<(), Error> {
                 .iter()
                 .filter_map(|n| reg.get(n).ok().map(|e| e.name.clone()))
                 .collect();
+            let scenes: Vec<String> = if a.scenes.is_empty() {
+                Vec::new()
+            } else {
+                let file = SceneFile::load(&p)?;
+                a.scenes
+                    .iter()
+                    .map(|s| file.get(s).map(|x| x.name.clone()))
+                    .collect::<Result<_, _>>()?
+            };
             let policy = Policy::update(&p, |pol| {
                 if a.all {
                     pol.expose.all = true;
+                }
+                for s in &scenes {
+                    pol.expose_scene(s);
                 }
                 for n in &names {
                     pol.expose_device(n);
@@ -392,6 +441,7 @@ fn policy(cmd: PolicyCommand, json: bool) -> Result<(), Error> {
                     pol.expose.all = false;
                     pol.expose.devices.clear();
                     pol.expose.rooms.clear();
+                    pol.expose.scenes.clear();
                 }
                 for n in &a.names {
                     if !pol.unexpose_device(n) && !pol.expose.all {
@@ -401,6 +451,11 @@ fn policy(cmd: PolicyCommand, json: bool) -> Result<(), Error> {
                 for r in &a.rooms {
                     if !pol.unexpose_room(r) {
                         return Err(AgentError::Usage(format!("room '{r}' is not exposed")));
+                    }
+                }
+                for s in &a.scenes {
+                    if !pol.unexpose_scene(s) {
+                        return Err(AgentError::Usage(format!("scene '{s}' is not shared")));
                     }
                 }
                 Ok(pol.clone())
