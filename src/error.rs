@@ -103,6 +103,15 @@ pub enum Error {
     /// A `watch`, `wait` or scene problem.
     #[error(transparent)]
     Automation(#[from] crate::automation::AutomationError),
+    /// An error with advice on what else to try (its exit code is the
+    /// error's own).
+    #[error("{source}; {hint}")]
+    Hinted {
+        /// The error.
+        source: Box<Error>,
+        /// What to try.
+        hint: String,
+    },
     /// A local IO error.
     #[error("{context}: {source}")]
     Io {
@@ -151,6 +160,14 @@ impl ExitKind {
 }
 
 impl Error {
+    /// This error with `hint` appended to its message.
+    pub fn with_hint(self, hint: impl Into<String>) -> Self {
+        Error::Hinted {
+            source: Box::new(self),
+            hint: hint.into(),
+        }
+    }
+
     /// A usage error with this message.
     pub fn usage(msg: impl Into<String>) -> Self {
         Error::Usage(msg.into())
@@ -163,23 +180,8 @@ impl Error {
             Error::PartialFailure { .. } | Error::ActionFailed { .. } => ExitKind::Device,
             Error::Config(_) => ExitKind::Config,
             Error::Home(e) => home_kind(e),
-            Error::Cloud(e) => match e {
-                CloudError::Home(h) => home_kind(h),
-                CloudError::Endpoint { .. } | CloudError::CorruptFile { .. } => ExitKind::Config,
-                CloudError::NoDid | CloudError::UnknownDevice { .. } => ExitKind::Usage,
-                CloudError::Api { .. } => ExitKind::Device,
-                CloudError::DeviceOffline { .. }
-                | CloudError::DeviceTimeout { .. }
-                | CloudError::Network { .. }
-                | CloudError::Timeout { .. }
-                | CloudError::Unavailable { .. }
-                | CloudError::RateLimited { .. } => ExitKind::Unreachable,
-                CloudError::BadSignature { .. }
-                | CloudError::Http { .. }
-                | CloudError::Io { .. } => ExitKind::Other,
-                e if e.needs_login() => ExitKind::Auth,
-                _ => ExitKind::Other,
-            },
+            Error::Cloud(e) => cloud_kind(e),
+            Error::Hinted { source, .. } => source.exit_kind(),
             Error::Io { .. } => ExitKind::Other,
             Error::Agent(e) => match e {
                 crate::agent::AgentError::Home(h) => home_kind(h),
@@ -208,8 +210,24 @@ impl From<DeviceOpError> for Error {
     fn from(e: DeviceOpError) -> Self {
         match e {
             DeviceOpError::Miio(m) => Error::Miio(m),
+            DeviceOpError::Cloud(c) => Error::Cloud(*c),
             other => Error::DeviceOp(other),
         }
+    }
+}
+
+fn cloud_kind(e: &CloudError) -> ExitKind {
+    match e {
+        CloudError::Home(h) => home_kind(h),
+        CloudError::Endpoint { .. } | CloudError::CorruptFile { .. } => ExitKind::Config,
+        CloudError::NoDid | CloudError::UnknownDevice { .. } => ExitKind::Usage,
+        CloudError::Api { .. } => ExitKind::Device,
+        e if e.is_unreachable() => ExitKind::Unreachable,
+        CloudError::BadSignature { .. } | CloudError::Http { .. } | CloudError::Io { .. } => {
+            ExitKind::Other
+        }
+        e if e.needs_login() => ExitKind::Auth,
+        _ => ExitKind::Other,
     }
 }
 
@@ -233,6 +251,7 @@ fn device_op_kind(e: &DeviceOpError) -> ExitKind {
         e if e.is_validation() => ExitKind::Usage,
         e if e.is_timeout() => ExitKind::Unreachable,
         DeviceOpError::Miio(m) => miio_kind(m),
+        DeviceOpError::Cloud(c) => cloud_kind(c),
         DeviceOpError::NoModel | DeviceOpError::Reply(_) => ExitKind::Device,
         _ => ExitKind::Other,
     }

@@ -676,43 +676,115 @@ async fn import_merges_by_did_and_keeps_local_edits() {
     assert_eq!(run.json()["kept_local_edits"], json!(1));
 }
 
-/// The route-independent part of a result document: per property its id,
-/// code and value (read, or sent); for an action its code and outputs; a
-/// raw result as is. (The local route also reads written values back.)
-fn results(doc: &Value) -> Value {
-    let pick = |o: &Value| {
-        let mut m = serde_json::Map::new();
-        m.insert("property".into(), o["property"].clone());
-        m.insert("code".into(), o["code"].clone());
-        m.insert("value".into(), o["value"].clone());
-        Value::Object(m)
+/// A result document without its `route` fields, and the route they
+/// all name (`None` when the document has none, as `raw` documents).
+fn split_route(doc: &Value) -> (Value, Option<String>) {
+    let mut doc = doc.clone();
+    let mut routes: Vec<Value> = Vec::new();
+    let mut take = |o: &mut serde_json::Map<String, Value>| {
+        if let Some(r) = o.remove("route") {
+            routes.push(r);
+        }
     };
-    match doc {
-        Value::Array(items) if items.iter().all(|i| i.get("property").is_some()) => {
-            Value::Array(items.iter().map(pick).collect())
-        }
-        Value::Object(o) if o.contains_key("action") => {
-            json!({"code": o["code"], "out": o["out"]})
-        }
-        other => other.clone(),
+    match &mut doc {
+        Value::Object(o) => take(o),
+        Value::Array(items) => items
+            .iter_mut()
+            .filter_map(Value::as_object_mut)
+            .for_each(&mut take),
+        _ => {}
     }
+    let route = routes.first().and_then(Value::as_str).map(str::to_owned);
+    assert!(
+        routes.iter().all(|r| r.as_str() == route.as_deref()),
+        "one route per document: {routes:?}"
+    );
+    (doc, route)
 }
 
+/// Runs `args` on the local and on the cloud route (`local_route` and
+/// `cloud_route` prepended) and checks that both give the same exit code
+/// and, when they printed a result, the same document apart from the
+/// route; returns the cloud run.
+async fn same_on_both(
+    c: &Cloudy,
+    local_route: &[&str],
+    cloud_route: &[&str],
+    args: &[&str],
+) -> Run {
+    let with = |route: &[&str]| -> Vec<String> {
+        route.iter().chain(args).map(|s| (*s).to_owned()).collect()
+    };
+    let a = c.run(&with(local_route)).await;
+    let b = c.run(&with(cloud_route)).await;
+    assert_eq!(a.code, b.code, "{args:?}\nlocal {a:#?}\ncloud {b:#?}");
+    assert!(!a.stderr.contains("via cloud"), "{args:?}: {}", a.stderr);
+    if a.code != 2 {
+        assert!(
+            b.stderr.contains("via cloud (de)"),
+            "{args:?}: {}",
+            b.stderr
+        );
+    }
+    assert_eq!(
+        a.stdout.is_empty(),
+        b.stdout.is_empty(),
+        "{args:?}\nlocal {a:#?}\ncloud {b:#?}"
+    );
+    if !a.stdout.is_empty() {
+        let (da, ra) = split_route(&a.json());
+        let (db, rb) = split_route(&b.json());
+        assert_eq!(da, db, "{args:?}: the same result on both routes");
+        if args.contains(&"raw") {
+            assert_eq!(
+                (ra, rb),
+                (None, None),
+                "{args:?}: raw is the device's own document"
+            );
+        } else {
+            assert_eq!(ra.as_deref(), Some("local"), "{args:?}");
+            assert_eq!(rb.as_deref(), Some("cloud"), "{args:?}");
+        }
+    }
+    b
+}
+
+/// Registers the fleet's lamp as `lamp` (model and did asked from it).
+async fn add_lamp(c: &Cloudy) {
+    let mut args = vec!["device".to_owned(), "add".into(), "lamp".into()];
+    args.extend(c.local_args());
+    c.run(&args).await.expect_code(0);
+    let reg = Registry::load(&c.paths()).unwrap_or_else(|e| panic!("{e}"));
+    let e = reg.get("lamp").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        e.did,
+        Some(c.lamp().info().did),
+        "device add records the did"
+    );
+}
+
+/// Points the registry entry `name` at a loopback address where nothing
+/// listens, so the local route gets no answer.
+fn kill_address(c: &Cloudy, name: &str, net: u8) {
+    Registry::update(&c.paths(), |reg| {
+        let e = reg.get_mut(name)?;
+        e.ip = std::net::Ipv4Addr::new(127, 61, net, 250).into();
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+const QUICK: [&str; 4] = ["--timeout", "0.3", "--retries", "0"];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cloud_route_gives_the_same_results_as_the_local_route() {
+async fn by_address_commands_give_the_same_results_on_both_routes() {
     let c = start(114, vec![account()], |_| {}).await;
     c.login(&["--region", "de"]).await.expect_code(0);
     let local = c.local_args();
     let did = c.did();
-    let cloud: Vec<String> = vec!["--via".into(), "cloud".into(), "--did".into(), did.clone()];
-    let with = |route: &[String], args: &[&str]| -> Vec<String> {
-        route
-            .iter()
-            .cloned()
-            .chain(args.iter().map(|s| s.to_string()))
-            .collect()
-    };
-    let local_only: Vec<String> = with(&local, &["--via", "local"]);
+    let mut local_route: Vec<&str> = local.iter().map(String::as_str).collect();
+    local_route.extend(["--via", "local"]);
+    let cloud_route = ["--via", "cloud", "--did", did.as_str()];
 
     for args in [
         &["--json", "set", "2.1=true", "2.2=42"][..],
@@ -727,94 +799,328 @@ async fn cloud_route_gives_the_same_results_as_the_local_route() {
             r#"[{"did":"x","siid":2,"piid":1}]"#,
         ],
     ] {
-        let a = c.run(&with(&local_only, args)).await;
-        let b = c.run(&with(&cloud, args)).await;
-        assert_eq!(a.code, b.code, "{args:?}\nlocal {a:#?}\ncloud {b:#?}");
-        if a.code == 0 || a.code == 3 {
-            assert_eq!(results(&a.json()), results(&b.json()), "{args:?}");
-        }
-        assert!(
-            b.stderr.contains("route: cloud (de)"),
-            "{args:?}: {}",
-            b.stderr
-        );
+        same_on_both(&c, &local_route, &cloud_route, args).await;
     }
-    // The cloud changed the same device the LAN sees.
-    let run = c.run(&with(&cloud, &["set", "2.2=7"])).await;
+    // The cloud changed the same device the LAN sees; tables are the same
+    // on both routes and the cloud says so on stderr.
+    let run = c.run(&[&cloud_route[..], &["set", "2.2=7"]].concat()).await;
     run.expect_code(0);
-    assert!(run.stdout.contains("route: cloud (de)"), "{}", run.stdout);
+    assert!(run.stderr.contains("via cloud (de)"), "{}", run.stderr);
     assert_eq!(c.lamp().value(2, 2), Some(json!(7)));
-    let run = c.run(&with(&local, &["get", "2.2"])).await;
-    run.expect_code(0);
-    assert!(run.stdout.contains("route: local"), "{}", run.stdout);
+    let a = c.run(&[&local_route[..], &["get", "2.2"]].concat()).await;
+    let b = c.run(&[&cloud_route[..], &["get", "2.2"]].concat()).await;
+    a.expect_code(0);
+    b.expect_code(0);
+    assert_eq!(a.stdout, b.stdout);
+    assert!(!a.stderr.contains("via cloud"), "{}", a.stderr);
 
     // By address: the did comes from the registry.
     c.run(&["cloud", "import"]).await.expect_code(0);
     let ip = c.lamp().info().addr.ip().to_string();
-    let run = c.run(&["--via", "cloud", "--ip", &ip, "get", "2.2"]).await;
-    run.expect_code(0);
-    assert!(run.stdout.contains("route: cloud"), "{}", run.stdout);
-
-    // Auto: the local route does not answer, a session exists → cloud.
-    Registry::update(&c.paths(), |reg| {
-        let name = reg.devices()[0].name.clone();
-        reg.get_mut(&name)?.ip = "127.61.114.250".parse().unwrap_or(reg.devices()[0].ip);
-        Ok(())
-    })
-    .unwrap_or_else(|e| panic!("{e}"));
-    let token = c.lamp().info().token.reveal();
     let run = c
-        .run(&[
-            "--ip",
-            "127.61.114.250",
-            "--token",
-            &token,
-            "--timeout",
-            "0.3",
-            "--retries",
-            "0",
-            "get",
-            "2.2",
-        ])
+        .run(&["--json", "--via", "cloud", "--ip", &ip, "get", "2.2"])
         .await;
     run.expect_code(0);
-    assert!(run.stdout.contains("route: cloud (de)"), "{}", run.stdout);
-    assert!(run.stdout.contains('7'), "{}", run.stdout);
+    assert_eq!(split_route(&run.json()).1.as_deref(), Some("cloud"));
+
+    // Auto: the local route does not answer, a session exists → cloud.
+    kill_address(&c, "Desk lamp office", 114);
+    let token = c.lamp().info().token.reveal();
+    let dead = ["--ip", "127.61.114.250", "--token", token.as_str()];
+    let run = c
+        .run(&[&dead[..], &QUICK[..], &["--json", "get", "2.2"]].concat())
+        .await;
+    run.expect_code(0);
+    let (doc, route) = split_route(&run.json());
+    assert_eq!(route.as_deref(), Some("cloud"));
+    assert_eq!(doc[0]["value"], json!(7));
+    assert!(
+        run.stderr
+            .contains("via cloud (de): the local route failed"),
+        "{}",
+        run.stderr
+    );
     // …but not with --via local.
     let run = c
+        .run(&[&dead[..], &QUICK[..], &["--via", "local", "get", "2.2"]].concat())
+        .await;
+    run.expect_code(4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_name_commands_give_the_same_results_on_both_routes() {
+    let c = start(116, vec![account()], |_| {}).await;
+    c.login(&["--region", "de"]).await.expect_code(0);
+    add_lamp(&c).await;
+    let local = ["--via", "local"];
+    let cloud = ["--via", "cloud"];
+    for args in [
+        &[
+            "--json",
+            "set",
+            "lamp",
+            "light.on=on",
+            "light.brightness=42",
+        ][..],
+        &["--json", "get", "lamp", "light.brightness", "light.on"],
+        &["--json", "status", "lamp"],
+        &["--json", "action", "lamp", "toggle"],
+        &["--json", "action", "lamp", "light.toggle"],
+        &[
+            "--json",
+            "raw",
+            "lamp",
+            "get_properties",
+            r#"[{"did":"x","siid":2,"piid":2}]"#,
+        ],
+        &["--json", "raw", "lamp", "no_such_method"],
+        &["--json", "set", "lamp", "light.brightness=30"],
+    ] {
+        same_on_both(&c, &local, &cloud, args).await;
+    }
+    assert_eq!(c.lamp().value(2, 2), Some(json!(30)), "the cloud wrote it");
+    let run = c
+        .run(&["--via", "cloud", "--json", "get", "lamp", "brightness"])
+        .await;
+    run.expect_code(0);
+    let (doc, _) = split_route(&run.json());
+    assert_eq!(doc[0]["property"], json!("light.brightness"));
+    assert_eq!(doc[0]["display"], json!("30 %"));
+    // Tables: identical on both routes.
+    let a = c
+        .run(&["--via", "local", "get", "lamp", "brightness"])
+        .await;
+    let b = c
+        .run(&["--via", "cloud", "get", "lamp", "brightness"])
+        .await;
+    a.expect_code(0);
+    b.expect_code(0);
+    assert_eq!(a.stdout, b.stdout);
+    assert!(a.stdout.contains("30 %"), "{}", a.stdout);
+    assert_eq!(b.stderr.trim(), "via cloud (de)");
+
+    // Names and values are checked before anything is sent on either route.
+    let before = c.cloud.requests().len();
+    for bad in [
+        &["set", "lamp", "light.brightness=500"][..],
+        &["get", "lamp", "light.brigthness"],
+        &["action", "lamp", "toggle", "1"],
+    ] {
+        let run = c.run(&[&cloud[..], bad].concat()).await;
+        run.expect_code(2);
+        assert!(!run.stderr.contains("via cloud"), "{}", run.stderr);
+    }
+    assert_eq!(
+        c.cloud.requests().len(),
+        before,
+        "no request reached the cloud"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_falls_back_to_the_cloud_only_when_the_device_does_not_answer() {
+    let c = start(117, vec![account()], |_| {}).await;
+    add_lamp(&c).await;
+    // Answering locally: the local route, even with a session.
+    c.login(&["--region", "de"]).await.expect_code(0);
+    let api = |c: &Cloudy| {
+        c.cloud
+            .requests()
+            .iter()
+            .filter(|r| r.host == "api")
+            .count()
+    };
+    let before = api(&c);
+    let run = c.run(&["--json", "get", "lamp", "brightness"]).await;
+    run.expect_code(0);
+    assert_eq!(split_route(&run.json()).1.as_deref(), Some("local"));
+    // A device error is not a reason to try the cloud.
+    let run = c.run(&["raw", "lamp", "no_such_method"]).await;
+    run.expect_code(3);
+    assert!(!run.stderr.contains("via cloud"), "{}", run.stderr);
+    assert_eq!(api(&c), before, "the cloud was not asked");
+
+    // The registered address is dead: get, set, action and raw go through
+    // the cloud, with the same results.
+    let want = c
         .run(&[
             "--via",
             "local",
-            "--ip",
-            "127.61.114.250",
-            "--token",
-            &token,
-            "--timeout",
-            "0.3",
-            "--retries",
-            "0",
+            "--json",
             "get",
-            "2.2",
+            "lamp",
+            "light.on",
+            "brightness",
         ])
         .await;
-    run.expect_code(4);
-
-    // Offline in the cloud: the same exit code as an unreachable device.
+    want.expect_code(0);
+    kill_address(&c, "lamp", 117);
+    let run = c
+        .run(
+            &[
+                &QUICK[..],
+                &["--json", "get", "lamp", "light.on", "brightness"],
+            ]
+            .concat(),
+        )
+        .await;
+    run.expect_code(0);
+    let (doc, route) = split_route(&run.json());
+    assert_eq!(route.as_deref(), Some("cloud"));
+    assert_eq!(doc, split_route(&want.json()).0);
+    assert!(
+        run.stderr
+            .contains("via cloud (de): the local route failed: no reply to hello"),
+        "{}",
+        run.stderr
+    );
+    let run = c
+        .run(&[&QUICK[..], &["--json", "set", "lamp", "brightness=55"]].concat())
+        .await;
+    run.expect_code(0);
+    assert_eq!(split_route(&run.json()).1.as_deref(), Some("cloud"));
+    assert_eq!(c.lamp().value(2, 2), Some(json!(55)));
+    let on = c.lamp().value(2, 1);
+    let run = c
+        .run(&[&QUICK[..], &["--json", "action", "lamp", "toggle"]].concat())
+        .await;
+    run.expect_code(0);
+    assert_eq!(split_route(&run.json()).1.as_deref(), Some("cloud"));
+    assert_ne!(c.lamp().value(2, 1), on, "toggled once");
+    let run = c
+        .run(
+            &[
+                &QUICK[..],
+                &[
+                    "raw",
+                    "lamp",
+                    "get_properties",
+                    r#"[{"did":"x","siid":2,"piid":2}]"#,
+                ],
+            ]
+            .concat(),
+        )
+        .await;
+    run.expect_code(0);
+    assert!(run.stdout.contains("55"), "{}", run.stdout);
+    assert!(run.stderr.contains("via cloud (de)"), "{}", run.stderr);
+    // A cloud error after the fallback has the cloud's exit code.
     c.cloud
         .set_device_online("lamp", false)
         .unwrap_or_else(|e| panic!("{e}"));
-    let run = c.run(&with(&cloud, &["get", "2.1"])).await;
+    let run = c
+        .run(&[&QUICK[..], &["get", "lamp", "brightness"]].concat())
+        .await;
     run.expect_code(4);
     assert!(run.stderr.contains("offline"), "{}", run.stderr);
     c.cloud
         .set_device_online("lamp", true)
         .unwrap_or_else(|e| panic!("{e}"));
+    // --via local never tries the cloud.
+    let before = api(&c);
+    let run = c
+        .run(&[&QUICK[..], &["--via", "local", "get", "lamp", "brightness"]].concat())
+        .await;
+    run.expect_code(4);
+    assert!(!run.stderr.contains("mijia cloud"), "{}", run.stderr);
+    assert_eq!(api(&c), before);
 
-    // Not logged in: the cloud route says what to run.
+    // No session: the local error stands, with a hint.
     c.run(&["cloud", "logout"]).await.expect_code(0);
-    let run = c.run(&with(&cloud, &["get", "2.1"])).await;
+    let run = c
+        .run(&[&QUICK[..], &["get", "lamp", "brightness"]].concat())
+        .await;
+    run.expect_code(4);
+    assert!(run.stderr.contains("no reply to hello"), "{}", run.stderr);
+    assert!(run.stderr.contains("mijia cloud login"), "{}", run.stderr);
+    assert!(!run.stderr.contains("via cloud"), "{}", run.stderr);
+    assert_eq!(run.stdout, "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloud_route_errors_have_the_local_exit_codes() {
+    let c = start(118, vec![account()], |_| {}).await;
+    add_lamp(&c).await;
+    // Not logged in: exit 6, saying what to run.
+    let run = c
+        .run(&["--via", "cloud", "get", "lamp", "brightness"])
+        .await;
     run.expect_code(6);
     assert!(run.stderr.contains("mijia cloud login"), "{}", run.stderr);
+    c.login(&["--region", "de"]).await.expect_code(0);
+
+    // Offline according to the cloud: 4, like a device that does not answer.
+    c.cloud
+        .set_device_online("lamp", false)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for args in [
+        &["get", "lamp", "brightness"][..],
+        &["set", "lamp", "brightness=10"],
+        &["action", "lamp", "toggle"],
+        &["raw", "lamp", "get_prop", r#"["power"]"#],
+        &["status", "lamp"],
+    ] {
+        let run = c.run(&[&["--via", "cloud"][..], args].concat()).await;
+        run.expect_code(4);
+        assert!(run.stderr.contains("offline"), "{args:?}: {}", run.stderr);
+    }
+    c.cloud
+        .set_device_online("lamp", true)
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    // A MIoT error from the cloud: 3, as the device's own error locally.
+    let run = c
+        .run(&["--via", "cloud", "raw", "lamp", "no_such_method"])
+        .await;
+    run.expect_code(3);
+    assert!(run.stderr.contains("-32601"), "{}", run.stderr);
+
+    // A device the registry has no did for: 2, saying how to get one.
+    let mut args = vec!["device".to_owned(), "add".into(), "nodid".into()];
+    args.extend(c.local_args());
+    args.extend(["--model".into(), LIGHT.into()]);
+    c.run(&args).await.expect_code(0);
+    let run = c
+        .run(&["--via", "cloud", "get", "nodid", "brightness"])
+        .await;
+    run.expect_code(2);
+    assert!(run.stderr.contains("mijia cloud import"), "{}", run.stderr);
+    // …and with auto, its dead address gives the local error and that hint.
+    kill_address(&c, "nodid", 118);
+    let run = c
+        .run(&[&QUICK[..], &["get", "nodid", "brightness"]].concat())
+        .await;
+    run.expect_code(4);
+    assert!(run.stderr.contains("mijia cloud import"), "{}", run.stderr);
+
+    // Rooms and the whole home are polled locally: asking for the cloud is 2.
+    let run = c.run(&["--via", "cloud", "status", "--all"]).await;
+    run.expect_code(2);
+    assert!(run.stderr.contains("one device"), "{}", run.stderr);
+
+    // A did the cloud does not know: 2.
+    let run = c
+        .run(&["--via", "cloud", "--did", "424242", "get", "2.1"])
+        .await;
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("does not know device 424242"),
+        "{}",
+        run.stderr
+    );
+
+    // The session expired and cannot be refreshed: 6.
+    c.cloud
+        .expire_service_tokens(Some(USER), ExpiredForm::AuthErr)
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.cloud
+        .expire_pass_tokens(Some(USER))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let run = c
+        .run(&["--via", "cloud", "get", "lamp", "brightness"])
+        .await;
+    run.expect_code(6);
+    assert!(run.stderr.contains("re-login needed"), "{}", run.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

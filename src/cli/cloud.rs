@@ -1,5 +1,4 @@
-//! `mijia cloud …` (login, logout, status, devices, import) and the route
-//! choice (`--via local|cloud|auto`) for the by-address device commands.
+//! `mijia cloud …`: login, logout, status, devices, import.
 //!
 //! **Prompts.** The password, a captcha or a two-factor code are asked
 //! only when stdin and stderr are terminals. Scripts pass
@@ -12,17 +11,12 @@
 //! prints the code on stderr and waits until the user confirms or the code
 //! expires.
 //!
-//! **Routes.** `--via local` is the UDP route only; `--via cloud` sends
-//! get/set/action/raw/info through the cloud (the device id comes from
-//! `--did`, or from the registry entry with the given `--ip`); `--via auto`
-//! (the default) uses the local route and falls back to the cloud when the
-//! device does not answer and a session and a did are known. Tables end
-//! with a `route:` line; JSON documents are the same for both routes, and a
-//! cloud route is noted on stderr.
+//! Device commands through the cloud (`--via`) are not here: they go
+//! through the same [`crate::home::Device`] facade as the local route
+//! ([`super::exec`]), so their output and errors are the local route's.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Read as _;
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -30,17 +24,14 @@ use comfy_table::{presets, ContentArrangement, Table};
 use mijia_proto::cloud::{Password, Region};
 use serde_json::{json, Value};
 
-use super::args::{Cli, GlobalArgs};
+use super::args::GlobalArgs;
 use super::output;
-use super::plan::{self, Op, Plan};
 use crate::cloud::api::CloudHome;
 use crate::cloud::auth::{self, Authenticator, TerminalPrompt};
 use crate::cloud::http::{Http, HttpConfig};
 use crate::cloud::import::{self, ImportAction};
-use crate::cloud::route::{self, local_failure_allows_cloud, Route, Via};
 use crate::cloud::{CloudClient, CloudDevice, CloudEndpoints, CloudError, SessionStore};
-use crate::home::{unix_now, Paths, Registry};
-use crate::transport::DeviceInfo;
+use crate::home::{unix_now, Paths};
 use crate::Error;
 
 /// Environment variable holding the password for non-interactive login.
@@ -143,7 +134,7 @@ pub enum RegionChoice {
     Default,
 }
 
-/// A validated `mijia cloud` command or routed device command.
+/// A validated `mijia cloud` command.
 #[derive(Debug, Clone)]
 pub enum CloudPlan {
     /// `cloud login`.
@@ -183,25 +174,6 @@ pub enum CloudPlan {
         /// JSON output.
         json: bool,
     },
-    /// A device command with a route choice.
-    Device(DevicePlan),
-}
-
-/// A device command routed by `--via`.
-#[derive(Debug, Clone)]
-pub struct DevicePlan {
-    /// The route asked for.
-    pub via: Via,
-    /// The local plan (always for `auto`; when possible for `cloud`).
-    pub local: Option<Plan>,
-    /// The operation.
-    pub op: Op,
-    /// `--did`.
-    pub did: Option<String>,
-    /// `--ip`, to find the did in the registry.
-    pub ip: Option<IpAddr>,
-    /// JSON output.
-    pub json: bool,
 }
 
 fn region_arg(text: Option<&str>) -> Result<Option<Region>, Error> {
@@ -240,44 +212,7 @@ pub fn plan(args: &CloudArgs, g: &GlobalArgs) -> Result<CloudPlan, Error> {
     })
 }
 
-/// Validates a device command whose route is `cloud` or `auto`.
-pub fn plan_device(cli: &Cli) -> Result<CloudPlan, Error> {
-    let g = &cli.global;
-    let did = g
-        .did
-        .as_deref()
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .map(str::to_owned);
-    let (local, op) = match g.via {
-        Via::Cloud => {
-            let op = plan::op(&cli.command)?;
-            (plan::plan(cli).ok(), op)
-        }
-        Via::Auto | Via::Local => {
-            let p = plan::plan(cli)?;
-            let op = p.op.clone();
-            (Some(p), op)
-        }
-    };
-    let ip = g.ip.as_deref().and_then(|s| s.trim().parse().ok());
-    if g.via == Via::Cloud && did.is_none() && ip.is_none() {
-        return Err(Error::usage(
-            "--via cloud needs the device: pass --did DID, or --ip ADDRESS of a device in the \
-             registry (`mijia cloud import` adds them)",
-        ));
-    }
-    Ok(CloudPlan::Device(DevicePlan {
-        via: g.via,
-        local,
-        op,
-        did,
-        ip,
-        json: g.json,
-    }))
-}
-
-/// Runs a `mijia cloud` command or a routed device command.
+/// Runs a `mijia cloud` command.
 pub async fn execute(plan: CloudPlan) -> Result<(), Error> {
     match plan {
         CloudPlan::Login { args, region, json } => login(args, region, json).await,
@@ -293,7 +228,6 @@ pub async fn execute(plan: CloudPlan) -> Result<(), Error> {
             dry_run,
             json,
         } => import_devices(regions, dry_run, json).await,
-        CloudPlan::Device(p) => device(p).await,
     }
 }
 
@@ -704,150 +638,4 @@ async fn import_devices(regions: RegionChoice, dry_run: bool, json: bool) -> Res
         report.count(ImportAction::Skipped),
         searched_line(&s)
     ))
-}
-
-// ----------------------------------------------------------------- routes
-
-fn route_note(route: Route, op: &Op, json: bool, printed: bool) -> Result<(), Error> {
-    if !printed {
-        return Ok(());
-    }
-    if !json && !matches!(op, Op::Raw { .. }) {
-        return output::emit(&format!("route: {route}\n"));
-    }
-    if matches!(route, Route::Cloud { .. }) {
-        eprintln!("route: {route}");
-    }
-    Ok(())
-}
-
-/// Whether a result means the output was already printed.
-fn printed(res: &Result<(), Error>) -> bool {
-    matches!(
-        res,
-        Ok(()) | Err(Error::PartialFailure { .. } | Error::ActionFailed { .. })
-    )
-}
-
-fn resolve_did(p: &DevicePlan, paths: &Paths) -> Result<Option<String>, Error> {
-    if let Some(d) = &p.did {
-        return Ok(Some(d.clone()));
-    }
-    let Some(ip) = p.ip else {
-        return Ok(None);
-    };
-    let reg = Registry::load(paths)?;
-    Ok(reg
-        .find_by_ip(ip)
-        .and_then(|e| e.did)
-        .map(|d| d.to_string()))
-}
-
-async fn device(p: DevicePlan) -> Result<(), Error> {
-    match p.via {
-        Via::Cloud => {
-            let paths = Paths::from_env()?;
-            let did = resolve_did(&p, &paths)?.ok_or(CloudError::NoDid)?;
-            let client = route::for_device(&paths, &did)?.ok_or(CloudError::NotLoggedIn)?;
-            let res = run_cloud(&client, &did, &p.op, p.json).await;
-            route_note(Route::cloud(&client), &p.op, p.json, printed(&res))?;
-            res
-        }
-        Via::Auto | Via::Local => {
-            let Some(local) = p.local.clone() else {
-                return Err(Error::usage(
-                    "no device address: pass --ip ADDRESS and --token HEX",
-                ));
-            };
-            let res = super::run::execute_device(local).await;
-            if printed(&res) {
-                route_note(Route::Local, &p.op, p.json, true)?;
-                return res;
-            }
-            let Err(Error::Miio(e)) = &res else {
-                return res;
-            };
-            if p.via == Via::Local || !local_failure_allows_cloud(e) {
-                return res;
-            }
-            // Fall back only when a session and a did are known; otherwise
-            // the local error stands unchanged.
-            let Ok(paths) = Paths::from_env() else {
-                return res;
-            };
-            let Ok(Some(did)) = resolve_did(&p, &paths) else {
-                return res;
-            };
-            let Ok(Some(client)) = route::for_device(&paths, &did) else {
-                return res;
-            };
-            tracing::info!(error = %e, "local route failed; trying the cloud");
-            let cloud = run_cloud(&client, &did, &p.op, p.json).await;
-            route_note(Route::cloud(&client), &p.op, p.json, printed(&cloud))?;
-            cloud
-        }
-    }
-}
-
-fn partial(failed: usize, total: usize, what: &'static str) -> Result<(), Error> {
-    if failed == 0 {
-        Ok(())
-    } else {
-        Err(Error::PartialFailure {
-            failed,
-            total,
-            what,
-        })
-    }
-}
-
-/// Runs `op` on device `did` through the cloud, with the same output and
-/// errors as the local route.
-pub async fn run_cloud(client: &CloudClient, did: &str, op: &Op, json: bool) -> Result<(), Error> {
-    match op {
-        Op::Info => {
-            let raw = client.rpc(did, "miIO.info", json!([])).await?;
-            let info = DeviceInfo::from_value(raw).ok_or_else(|| {
-                CloudError::Proto(mijia_proto::cloud::CloudProtoError::Shape {
-                    detail: "miIO.info did not return an object".into(),
-                })
-            })?;
-            output::emit(&output::info(&info, did.parse().ok(), json))
-        }
-        Op::Raw { method, params } => {
-            let result = client.rpc(did, method, params.clone()).await?;
-            output::emit(&output::raw(&result, json))
-        }
-        Op::Get(props) => {
-            let results = client.get_properties(did, props).await?;
-            output::emit(&output::get(&results, json))?;
-            partial(
-                results.iter().filter(|r| !r.is_success()).count(),
-                results.len(),
-                "properties",
-            )
-        }
-        Op::Set(items) => {
-            let results = client.set_properties(did, items).await?;
-            output::emit(&output::set(items, &results, json))?;
-            partial(
-                results.iter().filter(|r| !r.is_success()).count(),
-                results.len(),
-                "writes",
-            )
-        }
-        Op::Action { siid, aiid, ins } => {
-            let res = client.action(did, *siid, *aiid, ins.clone()).await?;
-            output::emit(&output::action(*siid, *aiid, &res, json))?;
-            let code = mijia_proto::miio::PropCode(res.code);
-            if code.is_success() {
-                Ok(())
-            } else {
-                Err(Error::ActionFailed {
-                    code: res.code,
-                    meaning: code.meaning(),
-                })
-            }
-        }
-    }
 }

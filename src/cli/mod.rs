@@ -3,7 +3,7 @@
 //! Three stages, in the ripgrep style:
 //!
 //! 1. [`args`]: clap parses the raw command line ([`Cli`]);
-//! 2. [`plan`]: everything is validated into a [`HomePlan`] — address,
+//! 2. [`plan`](mod@plan): everything is validated into a [`HomePlan`] — address,
 //!    token, the device's registry name, property and action names and
 //!    their values against the model's spec, JSON params — before any
 //!    network IO, so a typo is a usage error (exit 2) with a one-line
@@ -15,7 +15,8 @@
 //!    `--json`.
 //!
 //! `cloud` ([`cloud`]) logs in to the Xiaomi cloud, lists and imports
-//! devices, and routes device commands through the cloud (`--via`).
+//! devices. Device commands take either route (`--via local|cloud|auto`);
+//! [`exec`] chooses it and both print through [`output`] alike.
 //!
 //! `discover` ([`discover`]) takes no device: it validates its own
 //! options and finds devices instead.
@@ -39,5 +40,5 @@ pub mod specs;
 pub mod status;
 
 pub use args::{Cli, Command, GlobalArgs};
-pub use plan::{HomePlan, Op, Plan, Request, Target};
+pub use plan::{HomePlan, Request};
 pub use run::{execute, plan, Planned};

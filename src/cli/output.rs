@@ -6,6 +6,15 @@
 //! for people: with their unit (`40 %`, `21.5 °C`), value-list entries with
 //! their description (`1 (Sleep)`), booleans as `on`/`off`. JSON output
 //! carries both the typed `value` and that `display` text.
+//!
+//! **Routes.** One device's results look the same whichever route
+//! ([`Route`]) carried them, since both routes fill the same facade types.
+//! The only difference: JSON documents carry `"route": "local"` or
+//! `"route": "cloud"` (at the top of an object document — `info`,
+//! `status`, `action` — and in each item of a list document — `get`,
+//! `set`), and a command that went through the cloud says so in one line
+//! on stderr ([`route_note`]). A `raw` document is the device's own result
+//! and carries no field.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -13,8 +22,9 @@ use std::io::Write;
 use comfy_table::{presets, ContentArrangement, Table};
 use serde_json::{json, Map, Value};
 
+use crate::cloud::Route;
 use crate::home::{ActionOutcome, DeviceOpError, PropReading, SetResult};
-use crate::transport::{ActionResult, DeviceInfo, PropId, PropResult};
+use crate::transport::{DeviceInfo, PropResult};
 use crate::Error;
 use mijia_proto::miio::PropCode;
 
@@ -55,6 +65,36 @@ pub fn json_doc(v: &Value) -> String {
     s
 }
 
+/// `"route": "local"|"cloud"` added to an object document, or to every
+/// object item of a list document.
+fn with_route(mut v: Value, route: Route) -> Value {
+    let tag = |o: &mut Map<String, Value>| {
+        o.insert("route".into(), json!(route.kind()));
+    };
+    match &mut v {
+        Value::Object(o) => tag(o),
+        Value::Array(items) => items
+            .iter_mut()
+            .filter_map(Value::as_object_mut)
+            .for_each(tag),
+        _ => {}
+    }
+    v
+}
+
+/// The stderr line for a command that used the cloud route
+/// (`via cloud (de)`), with why when it was a fallback; nothing for the
+/// local route.
+pub fn route_note(route: Route, fallback_from: Option<&str>) -> Option<String> {
+    let Route::Cloud { region } = route else {
+        return None;
+    };
+    Some(match fallback_from {
+        Some(why) => format!("via cloud ({region}): the local route failed: {why}"),
+        None => format!("via cloud ({region})"),
+    })
+}
+
 /// What a MIoT result code means (legacy codes included).
 fn meaning(code: i64) -> &'static str {
     if code == PropResult::MISSING {
@@ -90,7 +130,7 @@ pub fn reading_json(r: &PropReading) -> Value {
 }
 
 /// `miIO.info`, with the device's token redacted.
-pub fn info(info: &DeviceInfo, did: Option<u64>, json: bool) -> String {
+pub fn info(info: &DeviceInfo, did: Option<u64>, route: Route, json: bool) -> String {
     let mut raw = info.raw.clone();
     if let Some(obj) = raw.as_object_mut() {
         if obj.contains_key("token") {
@@ -98,7 +138,10 @@ pub fn info(info: &DeviceInfo, did: Option<u64>, json: bool) -> String {
         }
     }
     if json {
-        return json_doc(&json!({"did": did.map(|d| d.to_string()), "info": raw}));
+        return json_doc(&with_route(
+            json!({"did": did.map(|d| d.to_string()), "info": raw}),
+            route,
+        ));
     }
     let mut t = table(&["field", "value"]);
     let text = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
@@ -129,9 +172,12 @@ pub fn info(info: &DeviceInfo, did: Option<u64>, json: bool) -> String {
 
 /// Properties read with `get`: name, value (with unit or description) and
 /// per-property status.
-pub fn readings(readings: &[PropReading], json: bool) -> String {
+pub fn readings(readings: &[PropReading], route: Route, json: bool) -> String {
     if json {
-        return json_doc(&Value::Array(readings.iter().map(reading_json).collect()));
+        return json_doc(&with_route(
+            Value::Array(readings.iter().map(reading_json).collect()),
+            route,
+        ));
     }
     let mut t = table(&["property", "value", "status"]);
     for r in readings {
@@ -193,10 +239,11 @@ pub fn status(
     who: Who<'_>,
     readings: &[PropReading],
     access: &HashMap<String, String>,
+    route: Route,
     json: bool,
 ) -> String {
     if json {
-        return json_doc(&device_status_json(who, Ok(readings)));
+        return json_doc(&with_route(device_status_json(who, Ok(readings)), route));
     }
     let mut t = table(&["property", "value", "access"]);
     for r in readings {
@@ -219,7 +266,7 @@ pub fn status(
 }
 
 /// Writes, with the value sent and the value read back.
-pub fn writes(results: &[SetResult], json: bool) -> String {
+pub fn writes(results: &[SetResult], route: Route, json: bool) -> String {
     if json {
         let items: Vec<Value> = results
             .iter()
@@ -237,7 +284,7 @@ pub fn writes(results: &[SetResult], json: bool) -> String {
                 v
             })
             .collect();
-        return json_doc(&Value::Array(items));
+        return json_doc(&with_route(Value::Array(items), route));
     }
     let mut t = table(&["property", "sent", "result", "read back"]);
     for r in results {
@@ -257,14 +304,14 @@ pub fn writes(results: &[SetResult], json: bool) -> String {
 }
 
 /// An action's result and outputs.
-pub fn outcome(res: &ActionOutcome, json: bool) -> String {
+pub fn outcome(res: &ActionOutcome, route: Route, json: bool) -> String {
     if json {
         let mut v = serde_json::to_value(res).unwrap_or_else(|_| json!({}));
         if let Some(o) = v.as_object_mut() {
             o.insert("action".into(), json!(res.id));
             o.insert("status".into(), json!(meaning(res.code)));
         }
-        return json_doc(&v);
+        return json_doc(&with_route(v, route));
     }
     let mut t = table(&["action", "result", "output"]);
     let out = if res.out.is_empty() {
@@ -282,88 +329,6 @@ pub fn outcome(res: &ActionOutcome, json: bool) -> String {
         format!("{} ({})", res.name, res.id)
     };
     t.add_row(vec![name, status_text(res.code, res.error.as_deref()), out]);
-    format!("{t}\n")
-}
-
-/// Numeric `get_properties` results (the cloud route).
-pub fn get(results: &[PropResult], json: bool) -> String {
-    if json {
-        let items: Vec<Value> = results.iter().map(prop_json).collect();
-        return json_doc(&Value::Array(items));
-    }
-    let mut t = table(&["property", "value", "status"]);
-    for r in results {
-        t.add_row(vec![
-            r.id().to_string(),
-            r.value.as_ref().map(cell).unwrap_or_else(|| "-".into()),
-            code_text(r.code),
-        ]);
-    }
-    format!("{t}\n")
-}
-
-fn code_text(code: i64) -> String {
-    if code == 0 {
-        "ok".into()
-    } else {
-        format!("{code} ({})", meaning(code))
-    }
-}
-
-fn prop_json(r: &PropResult) -> Value {
-    let mut o = Map::new();
-    o.insert("property".into(), json!(r.id().to_string()));
-    o.insert("siid".into(), json!(r.siid));
-    o.insert("piid".into(), json!(r.piid));
-    o.insert("code".into(), json!(r.code));
-    o.insert("status".into(), json!(r.meaning()));
-    if let Some(v) = &r.value {
-        o.insert("value".into(), v.clone());
-    }
-    Value::Object(o)
-}
-
-/// Numeric `set_properties` results next to the values sent (the cloud
-/// route).
-pub fn set(sent: &[(PropId, Value)], results: &[PropResult], json: bool) -> String {
-    if json {
-        let items: Vec<Value> = results
-            .iter()
-            .zip(sent)
-            .map(|(r, (_, v))| {
-                let mut o = prop_json(r);
-                if let Some(m) = o.as_object_mut() {
-                    m.insert("value".into(), v.clone());
-                }
-                o
-            })
-            .collect();
-        return json_doc(&Value::Array(items));
-    }
-    let mut t = table(&["property", "value sent", "result"]);
-    for (r, (_, v)) in results.iter().zip(sent) {
-        t.add_row(vec![r.id().to_string(), cell(v), code_text(r.code)]);
-    }
-    format!("{t}\n")
-}
-
-/// A numeric action's result (the cloud route).
-pub fn action(siid: u32, aiid: u32, res: &ActionResult, json: bool) -> String {
-    if json {
-        return json_doc(&json!({
-            "action": format!("{siid}.{aiid}"),
-            "code": res.code,
-            "status": meaning(res.code),
-            "out": res.out,
-        }));
-    }
-    let mut t = table(&["action", "result", "out"]);
-    let out = if res.out.is_empty() {
-        "-".to_string()
-    } else {
-        res.out.iter().map(cell).collect::<Vec<_>>().join(", ")
-    };
-    t.add_row(vec![format!("{siid}.{aiid}"), code_text(res.code), out]);
     format!("{t}\n")
 }
 
@@ -413,14 +378,18 @@ mod tests {
             reading("light.on", 0, Some(json!(true)), "on"),
             reading("9.9", -4003, None, "x"),
         ];
-        let t = readings(&rs, false);
+        let t = readings(&rs, Route::Local, false);
         assert!(
             t.contains("light.on")
                 && t.contains("on")
                 && t.contains("-4003 (property, action or event does not exist)"),
             "{t}"
         );
-        let j: Value = serde_json::from_str(&readings(&rs, true)).unwrap_or_default();
+        let j: Value = serde_json::from_str(&readings(&rs, Route::Local, true)).unwrap_or_default();
+        assert_eq!(j[0]["route"], json!("local"));
+        let c: Value = serde_json::from_str(&readings(&rs, Route::Cloud { region: "de" }, true))
+            .unwrap_or_default();
+        assert_eq!(c[1]["route"], json!("cloud"));
         assert_eq!(j[0]["value"], json!(true));
         assert_eq!(j[0]["property"], json!("light.on"));
         assert_eq!(
@@ -432,7 +401,12 @@ mod tests {
             json!({"model": "m", "token": "00112233445566778899aabbccddeeff"}),
         );
         let info_v = info_v.unwrap_or_else(|| panic!("info"));
-        assert!(!info(&info_v, Some(5), true).contains("0011223344"));
+        assert!(!info(&info_v, Some(5), Route::Local, true).contains("0011223344"));
+        assert_eq!(
+            route_note(Route::Cloud { region: "de" }, None).as_deref(),
+            Some("via cloud (de)")
+        );
+        assert_eq!(route_note(Route::Local, Some("x")), None);
     }
 
     #[test]

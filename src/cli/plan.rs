@@ -17,6 +17,20 @@
 //! Without `--ip`, the first positional argument is a registered device
 //! name (case-insensitive): `mijia get desk-lamp light.brightness`. An
 //! unknown name is an error listing close names.
+//!
+//! With `--did` and no `--ip`, the device is the one with that cloud
+//! device id and every positional argument is a property, action or
+//! method, as with `--ip`: the registry entry with that did when there is
+//! one (its name, model and address), else a device reachable only
+//! through the cloud.
+//!
+//! # Which route
+//!
+//! Every device command carries the route asked for (`--via`, see
+//! [`crate::cloud::Via`]) and the did the cloud route would use: `--did`,
+//! else the registry entry's did (by name, or the entry with the `--ip`
+//! address). Names and values are checked here, before either route is
+//! tried; [`super::exec`] picks the route.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -30,11 +44,12 @@ use serde_json::Value;
 use super::args::{Cli, Command, GlobalArgs};
 use super::devices::{self, DevicePlan};
 use super::specs::{self, SpecPlan};
-use super::status::{self, StatusPlan};
+use super::status::{self, StatusArgs, StatusPlan};
+use crate::cloud::Via;
 use crate::home::{
     load_spec_store, DeviceOpError, DeviceTarget, ModelCatalog, ModelProfile, Paths, Registry,
 };
-use crate::transport::{ClientConfig, PropId};
+use crate::transport::ClientConfig;
 use crate::Error;
 
 /// Longest accepted `--timeout`.
@@ -50,6 +65,10 @@ pub struct Destination {
     /// Whether its model must be asked from the device (`miIO.info`)
     /// before names can be resolved.
     pub detect: bool,
+    /// The route asked for (`--via`).
+    pub via: Via,
+    /// The device id for the cloud route, when known.
+    pub cloud_did: Option<String>,
 }
 
 /// What to do with one device. Names are kept as the user wrote them; the
@@ -151,7 +170,7 @@ pub fn plan_home(cli: &Cli) -> Result<HomePlan, Error> {
     let work = match &cli.command {
         Command::Device(d) => Work::Registry(devices::plan(d, g, paths.as_ref())?),
         Command::Spec(s) => Work::Spec(specs::plan(s, g)?),
-        Command::Status(s) => match status::single_device(s, g)? {
+        Command::Status(s) => match single_status(s, g)? {
             Some(device) => Work::Device {
                 target: target(
                     g,
@@ -165,7 +184,7 @@ pub fn plan_home(cli: &Cli) -> Result<HomePlan, Error> {
             None => Work::Status(status::plan(s, paths.as_ref(), &catalog)?),
         },
         other => {
-            let by_address = g.ip.is_some();
+            let by_address = g.ip.is_some() || did_arg(g).is_some();
             let (device, op) = device_op(other, by_address)?;
             let target = target(g, device.as_deref(), paths.as_ref(), &catalog, &op)?;
             if !target.detect {
@@ -181,6 +200,41 @@ pub fn plan_home(cli: &Cli) -> Result<HomePlan, Error> {
         catalog,
         work,
     })
+}
+
+/// `--did`, trimmed, when given.
+fn did_arg(g: &GlobalArgs) -> Option<String> {
+    g.did
+        .as_deref()
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(str::to_owned)
+}
+
+/// `status` of one device (`Some`; `Some(None)` when it is given by
+/// `--ip` or `--did`), or of a room or the home (`None`).
+fn single_status(a: &StatusArgs, g: &GlobalArgs) -> Result<Option<Option<String>>, Error> {
+    if g.ip.is_none() && did_arg(g).is_some() {
+        if a.room.is_some() || a.all {
+            return Err(Error::usage(
+                "--room and --all poll registered devices; drop --did",
+            ));
+        }
+        if a.device.is_some() {
+            return Err(Error::usage(
+                "with --did, `status` takes no DEVICE: the device id names the device",
+            ));
+        }
+        return Ok(Some(None));
+    }
+    let one = status::single_device(a, g)?;
+    if one.is_none() && g.via == Via::Cloud {
+        return Err(Error::usage(
+            "--via cloud takes one device (`mijia --via cloud status DEVICE`); `status --room` \
+             and `status --all` poll over the local network",
+        ));
+    }
+    Ok(one)
 }
 
 /// The bundled specs plus the user's spec directory. Files that cannot be
@@ -267,14 +321,35 @@ fn target(
     catalog: &ModelCatalog,
     op: &Request,
 ) -> Result<Destination, Error> {
+    let via = g.via;
+    let did = did_arg(g);
+    if let (Some(ip), None, Via::Cloud, Some(p)) = (g.ip.as_deref(), &g.token, via, paths) {
+        // The cloud needs no token: a registered address is enough.
+        if let Ok(ip) = ip.trim().parse::<IpAddr>() {
+            if let Some(entry) = Registry::load(p)?.find_by_ip(ip) {
+                return registered(g, entry, catalog, op, did);
+            }
+        }
+    }
     if g.ip.is_some() {
         let (addr, token) = address(g)?;
         let model = model_arg(g)?;
         let detect = model.is_none() && needs_model(op);
+        let cloud_did = match (did, via, paths) {
+            (Some(d), _, _) => Some(d),
+            (None, Via::Local, _) | (None, _, None) => None,
+            (None, Via::Cloud, Some(p)) => did_by_ip(&Registry::load(p)?, addr.ip()),
+            // Auto: a registry that cannot be read only loses the fallback.
+            (None, Via::Auto, Some(p)) => Registry::load(p)
+                .ok()
+                .and_then(|r| did_by_ip(&r, addr.ip())),
+        };
         return Ok(Destination {
             device: DeviceTarget::ad_hoc(addr, token, model.as_deref(), catalog),
             registered: false,
             detect,
+            via,
+            cloud_did,
         });
     }
     if g.token.is_some() {
@@ -282,6 +357,9 @@ fn target(
             "--token (or MIJIA_TOKEN) is given without --ip: pass both to address a device \
              directly, or neither to use a registered device by name",
         ));
+    }
+    if let Some(did) = did {
+        return by_did(g, did, paths, catalog, op);
     }
     let name = device.ok_or_else(|| {
         Error::usage(
@@ -298,6 +376,55 @@ fn target(
     let paths = paths.ok_or_else(|| Error::usage("no home directory to find devices in"))?;
     let registry = Registry::load(paths)?;
     let entry = registry.get(name)?;
+    registered(g, entry, catalog, op, None)
+}
+
+/// The did of the registry entry with this address.
+fn did_by_ip(registry: &Registry, ip: IpAddr) -> Option<String> {
+    registry
+        .find_by_ip(ip)
+        .and_then(|e| e.did)
+        .map(|d| d.to_string())
+}
+
+/// The device with cloud id `did` (`--did` without `--ip`): its registry
+/// entry, or a device reachable only through the cloud.
+fn by_did(
+    g: &GlobalArgs,
+    did: String,
+    paths: Option<&Paths>,
+    catalog: &ModelCatalog,
+    op: &Request,
+) -> Result<Destination, Error> {
+    let paths = paths.ok_or_else(|| Error::usage("no home directory to find devices in"))?;
+    let registry = Registry::load(paths)?;
+    if let Some(entry) = did.parse().ok().and_then(|d| registry.find_by_did(d)) {
+        return registered(g, entry, catalog, op, Some(did));
+    }
+    if g.via == Via::Local {
+        return Err(Error::usage(format!(
+            "no registered device has did {did}, so there is no local address for it: pass              --ip ADDRESS --token HEX, add it with `mijia cloud import`, or use --via cloud"
+        )));
+    }
+    let model = model_arg(g)?;
+    Ok(Destination {
+        device: DeviceTarget::cloud_only(&did, model.as_deref(), catalog),
+        registered: false,
+        detect: model.is_none() && needs_model(op),
+        // There is only the cloud to try.
+        via: Via::Cloud,
+        cloud_did: Some(did),
+    })
+}
+
+/// A registered device; `did` overrides its recorded did for the cloud.
+fn registered(
+    g: &GlobalArgs,
+    entry: &crate::home::DeviceEntry,
+    catalog: &ModelCatalog,
+    op: &Request,
+    did: Option<String>,
+) -> Result<Destination, Error> {
     let mut device = DeviceTarget::from_entry(entry, catalog);
     let detect = entry.model.is_none() && needs_model(op);
     if let Some(m) = model_arg(g)? {
@@ -309,6 +436,8 @@ fn target(
         device,
         registered: true,
         detect,
+        via: g.via,
+        cloud_did: did.or_else(|| entry.did.map(|d| d.to_string())),
     })
 }
 
@@ -559,176 +688,6 @@ pub(crate) fn path_arg(p: &std::path::Path, what: &str) -> Result<PathBuf, Error
         return Err(Error::usage(format!("empty {what}: give a file path")));
     }
     Ok(p.to_path_buf())
-}
-
-// ------------------------------------------------------ numeric requests
-
-/// A device given by address, for [`Plan`].
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// IP and port.
-    pub addr: SocketAddr,
-    /// The token.
-    pub token: Token,
-}
-
-/// The MIoT request of a by-address command in numeric ids — what the
-/// cloud route sends. Names are resolved only by [`plan_home`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Op {
-    /// `miIO.info`.
-    Info,
-    /// Any method.
-    Raw {
-        /// Method name.
-        method: String,
-        /// Params (array or object).
-        params: Value,
-    },
-    /// `get_properties`.
-    Get(Vec<PropId>),
-    /// `set_properties`.
-    Set(Vec<(PropId, Value)>),
-    /// `action`.
-    Action {
-        /// Service.
-        siid: u32,
-        /// Action.
-        aiid: u32,
-        /// `in` values.
-        ins: Vec<Value>,
-    },
-}
-
-/// A by-address command in numeric ids (see [`Op`]).
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// The device.
-    pub target: Target,
-    /// Transport settings.
-    pub config: ClientConfig,
-    /// JSON output instead of tables.
-    pub json: bool,
-    /// The operation.
-    pub op: Op,
-}
-
-/// Validates a by-address command whose positionals are numeric ids
-/// (`--ip A --token T get 2.1 2.2`) into a [`Plan`].
-pub fn plan(cli: &Cli) -> Result<Plan, Error> {
-    let g = &cli.global;
-    let op = op(&cli.command)?;
-    let (addr, token) = address(g)?;
-    Ok(Plan {
-        target: Target { addr, token },
-        config: client_config(g)?,
-        json: g.json,
-        op,
-    })
-}
-
-/// The numeric request of a by-address device command; names are an
-/// error (they need the model: use the local route, or ids from `mijia
-/// spec MODEL`).
-pub fn op(cmd: &Command) -> Result<Op, Error> {
-    let (_, request) = device_op(cmd, true)?;
-    let numeric = |name: &str| {
-        parse_iid_pair(name).ok_or_else(|| {
-            Error::usage(format!(
-                "{name:?} is a name; this route takes numeric ids (SIID.PIID, SIID.AIID) — see \
-                 `mijia spec MODEL` for the ids"
-            ))
-        })
-    };
-    Ok(match request {
-        Request::Info => Op::Info,
-        Request::Raw { method, params } => Op::Raw { method, params },
-        Request::Status => {
-            return Err(Error::usage(
-                "`status` needs the model's spec; use the local route",
-            ))
-        }
-        Request::Get(names) => Op::Get(
-            names
-                .iter()
-                .map(|n| numeric(n).map(|(s, p)| PropId::new(s, p)))
-                .collect::<Result<_, _>>()?,
-        ),
-        Request::Set(pairs) => Op::Set(
-            pairs
-                .iter()
-                .map(|(n, v)| {
-                    let (s, p) = numeric(n)?;
-                    let value =
-                        serde_json::from_str(v).unwrap_or_else(|_| Value::String(v.clone()));
-                    Ok((PropId::new(s, p), value))
-                })
-                .collect::<Result<_, Error>>()?,
-        ),
-        Request::Action { name, args } => {
-            let (siid, aiid) = numeric(&name)?;
-            Op::Action {
-                siid,
-                aiid,
-                ins: args
-                    .iter()
-                    .map(|a| serde_json::from_str(a).unwrap_or_else(|_| Value::String(a.clone())))
-                    .collect(),
-            }
-        }
-    })
-}
-
-/// Whether the command can take the cloud route (`--via`): a command on
-/// one device (`info`, `get`, `set`, `action`, `raw`). With `auto`, only
-/// by-address commands in numeric ids do; registered devices by name use
-/// the local route.
-pub fn routable(cli: &Cli, explicit_cloud: bool) -> bool {
-    let one_device = matches!(
-        cli.command,
-        Command::Info { .. }
-            | Command::Get { .. }
-            | Command::Set { .. }
-            | Command::Action { .. }
-            | Command::Raw { .. }
-    );
-    one_device && (explicit_cloud || (cli.global.ip.is_some() && op(&cli.command).is_ok()))
-}
-
-/// The name-based form of a numeric plan, for the local route.
-impl From<Plan> for HomePlan {
-    fn from(p: Plan) -> HomePlan {
-        let catalog = Arc::new(ModelCatalog::new(mijia_proto::miot::SpecStore::new()));
-        let request = match p.op {
-            Op::Info => Request::Info,
-            Op::Raw { method, params } => Request::Raw { method, params },
-            Op::Get(ids) => Request::Get(ids.iter().map(ToString::to_string).collect()),
-            Op::Set(items) => Request::Set(
-                items
-                    .iter()
-                    .map(|(id, v)| (id.to_string(), v.to_string()))
-                    .collect(),
-            ),
-            Op::Action { siid, aiid, ins } => Request::Action {
-                name: format!("{siid}.{aiid}"),
-                args: ins.iter().map(ToString::to_string).collect(),
-            },
-        };
-        HomePlan {
-            config: p.config,
-            json: p.json,
-            paths: Paths::from_env().ok(),
-            work: Work::Device {
-                target: Destination {
-                    device: DeviceTarget::ad_hoc(p.target.addr, p.target.token, None, &catalog),
-                    registered: false,
-                    detect: false,
-                },
-                op: request,
-            },
-            catalog,
-        }
-    }
 }
 
 #[cfg(test)]

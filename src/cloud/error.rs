@@ -250,6 +250,22 @@ impl CloudError {
         }
     }
 
+    /// True when nothing answered: the cloud reports the device offline or
+    /// timed out, or the cloud itself could not be reached (network,
+    /// timeout, 5xx, rate limiting). The same class as a LAN device that
+    /// does not answer.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            CloudError::DeviceOffline { .. }
+                | CloudError::DeviceTimeout { .. }
+                | CloudError::Network { .. }
+                | CloudError::Timeout { .. }
+                | CloudError::Unavailable { .. }
+                | CloudError::RateLimited { .. }
+        )
+    }
+
     /// True when the user must log in (again) before retrying.
     pub fn needs_login(&self) -> bool {
         matches!(

@@ -6,7 +6,9 @@
 //! listed in (else the session's region). [`local_failure_allows_cloud`]
 //! says which local failures make `auto` try the cloud: the device did not
 //! answer (unreachable, no reply, wrong token) — never a device error, which
-//! the cloud would only repeat.
+//! the cloud would only repeat. For requests that are not safe to send
+//! twice (actions, raw methods) only [`MiioError::Unreachable`] counts: no
+//! hello was answered, so the request itself never left.
 //!
 //! [`MiotRoute`] is the one interface both routes implement (the local
 //! [`MiioDevice`](crate::transport::MiioDevice) and [`CloudDeviceRoute`]), so
@@ -22,7 +24,7 @@ use super::api::CloudClient;
 use super::import::ImportRecord;
 use super::CloudError;
 use crate::home::Paths;
-use crate::transport::MiioError;
+use crate::transport::{DeviceInfo, MiioError};
 
 /// Which route the user asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -73,6 +75,19 @@ impl fmt::Display for Route {
 }
 
 impl Route {
+    /// `"local"` or `"cloud"`: the `route` field of JSON output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Route::Local => "local",
+            Route::Cloud { .. } => "cloud",
+        }
+    }
+
+    /// Whether this is the cloud route.
+    pub fn is_cloud(&self) -> bool {
+        matches!(self, Route::Cloud { .. })
+    }
+
     /// The cloud route of `client`.
     pub fn cloud(client: &CloudClient) -> Route {
         Route::Cloud {
@@ -97,12 +112,17 @@ pub fn for_device(paths: &Paths, did: &str) -> Result<Option<CloudClient>, Cloud
     }))
 }
 
-/// Whether a local failure lets `auto` fall back to the cloud.
-pub fn local_failure_allows_cloud(e: &MiioError) -> bool {
-    matches!(
-        e,
-        MiioError::Unreachable { .. } | MiioError::NoReply { .. } | MiioError::WrongToken { .. }
-    )
+/// Whether a local failure lets `auto` fall back to the cloud. `repeatable`
+/// says whether the request may safely reach the device twice (reads and
+/// writes of values do; actions and raw methods may not): then a request
+/// that was sent but not answered also counts, otherwise only a device
+/// that never answered the hello.
+pub fn local_failure_allows_cloud(e: &MiioError, repeatable: bool) -> bool {
+    match e {
+        MiioError::Unreachable { .. } => true,
+        MiioError::NoReply { .. } | MiioError::WrongToken { .. } => repeatable,
+        _ => false,
+    }
 }
 
 /// A boxed future, for the object-safe [`MiotRoute`].
@@ -159,6 +179,8 @@ pub trait MiotRoute: Send + Sync {
         method: &'a str,
         params: serde_json::Value,
     ) -> BoxFuture<'a, Result<serde_json::Value, RouteError>>;
+    /// `miIO.info`.
+    fn info(&self) -> BoxFuture<'_, Result<DeviceInfo, RouteError>>;
 }
 
 impl MiotRoute for crate::transport::MiioDevice {
@@ -201,6 +223,10 @@ impl MiotRoute for crate::transport::MiioDevice {
         params: serde_json::Value,
     ) -> BoxFuture<'a, Result<serde_json::Value, RouteError>> {
         Box::pin(async move { Ok(crate::transport::MiioDevice::raw(self, method, params).await?) })
+    }
+
+    fn info(&self) -> BoxFuture<'_, Result<DeviceInfo, RouteError>> {
+        Box::pin(async move { Ok(crate::transport::MiioDevice::info(self).await?) })
     }
 }
 
@@ -258,5 +284,21 @@ impl MiotRoute for CloudDeviceRoute {
         params: serde_json::Value,
     ) -> BoxFuture<'a, Result<serde_json::Value, RouteError>> {
         Box::pin(async move { Ok(self.client.rpc(&self.did, method, params).await?) })
+    }
+
+    fn info(&self) -> BoxFuture<'_, Result<DeviceInfo, RouteError>> {
+        Box::pin(async move {
+            let raw = self
+                .client
+                .rpc(&self.did, "miIO.info", serde_json::json!([]))
+                .await?;
+            DeviceInfo::from_value(raw).ok_or_else(|| {
+                RouteError::Cloud(CloudError::Proto(
+                    mijia_proto::cloud::CloudProtoError::Shape {
+                        detail: format!("miIO.info of device {} is not an object", self.did),
+                    },
+                ))
+            })
+        })
     }
 }

@@ -17,9 +17,17 @@
 //! - [`DeviceTarget`] is a device's address, token and profile (cheap, no
 //!   socket); [`DeviceTarget::connect`] opens the socket and gives a
 //!   [`Device`], whose `status`/`get`/`set`/`action`/`raw` run a plan over
-//!   the [`transport`](crate::transport) and return structured results
-//!   ([`PropReading`], [`SetResult`], [`ActionOutcome`]) that the CLI
-//!   renders as a table or JSON.
+//!   its route and return structured results ([`PropReading`],
+//!   [`SetResult`], [`ActionOutcome`]) that the CLI renders as a table or
+//!   JSON.
+//!
+//! A [`Device`] talks through one [`MiotRoute`]: the local
+//! [`transport`](crate::transport) by default, or the Xiaomi cloud
+//! ([`Device::with_route`] with a
+//! [`CloudDeviceRoute`](crate::cloud::CloudDeviceRoute)). Both routes give
+//! the same result types with the same device-level codes, so names,
+//! values, units and per-property errors come out the same either way;
+//! only [`Device::route`] tells them apart.
 //!
 //! Per-property failures (a MIoT code such as `-4001`, a legacy name the
 //! device did not report) stay in the results; only resolution, validation
@@ -45,6 +53,7 @@ use super::legacy::{
     self, LegacyAction, LegacyModel, LegacyProp, LegacyValueError, RawValues, ReadCall, ReplyError,
 };
 use super::{DeviceEntry, DeviceKey};
+use crate::cloud::{CloudError, MiotRoute, Route, RouteError};
 use crate::transport::{
     ClientConfig, DeviceInfo, IdStore, MiioDevice, MiioError, PropId, PropResult,
 };
@@ -91,6 +100,9 @@ pub enum DeviceOpError {
     /// Talking to the device failed.
     #[error(transparent)]
     Miio(#[from] MiioError),
+    /// Talking to the device through the Xiaomi cloud failed.
+    #[error(transparent)]
+    Cloud(Box<CloudError>),
     /// The device did not finish within the per-device time limit.
     #[error("no answer within {}s — check that the device is on and reachable", .after.as_secs_f64())]
     Timeout {
@@ -106,6 +118,21 @@ pub enum DeviceOpError {
     /// A legacy reply that cannot be used.
     #[error("unexpected reply from the device: {0} — use `raw` to see it")]
     Reply(#[from] ReplyError),
+}
+
+impl From<CloudError> for DeviceOpError {
+    fn from(e: CloudError) -> Self {
+        DeviceOpError::Cloud(Box::new(e))
+    }
+}
+
+impl From<RouteError> for DeviceOpError {
+    fn from(e: RouteError) -> Self {
+        match e {
+            RouteError::Local(e) => DeviceOpError::Miio(e),
+            RouteError::Cloud(e) => e.into(),
+        }
+    }
 }
 
 fn no_spec(model: &Option<String>) -> String {
@@ -131,11 +158,13 @@ impl DeviceOpError {
     }
 
     /// True when the device did not answer (unreachable, no reply, wrong
-    /// token, or the per-device time limit).
+    /// token, or the per-device time limit; through the cloud: offline,
+    /// timed out, or the cloud not reachable).
     pub fn is_timeout(&self) -> bool {
         match self {
             DeviceOpError::Timeout { .. } => true,
             DeviceOpError::Miio(e) => e.is_timeout(),
+            DeviceOpError::Cloud(e) => e.is_unreachable(),
             _ => false,
         }
     }
@@ -802,6 +831,10 @@ fn miot_action_args(
 
 /// A device to talk to: name, address, token and model profile. Cheap to
 /// clone and holds no socket; [`connect`](Self::connect) opens one.
+///
+/// A device known only by its cloud did ([`cloud_only`](Self::cloud_only))
+/// has no LAN address: its `addr` is unspecified (`0.0.0.0`) and it can
+/// only be used with a cloud route.
 #[derive(Clone)]
 pub struct DeviceTarget {
     /// The user's name for it (or the address for ad-hoc targets).
@@ -859,6 +892,24 @@ impl DeviceTarget {
         }
     }
 
+    /// A device known only by its cloud did (not in the registry, no
+    /// address or token): usable through the cloud route only.
+    pub fn cloud_only(did: &str, model: Option<&str>, catalog: &ModelCatalog) -> Self {
+        DeviceTarget {
+            name: format!("did {did}"),
+            room: None,
+            addr: SocketAddr::from(([0, 0, 0, 0], mijia_proto::miio::DEFAULT_PORT)),
+            did: did.parse().ok(),
+            token: Token::from_bytes([0; 16]),
+            profile: catalog.profile(model),
+        }
+    }
+
+    /// Whether the device has a LAN address (see [`cloud_only`](Self::cloud_only)).
+    pub fn has_address(&self) -> bool {
+        !self.addr.ip().is_unspecified()
+    }
+
     /// The model, when known.
     pub fn model(&self) -> Option<&str> {
         self.profile.model.as_deref()
@@ -872,30 +923,60 @@ impl DeviceTarget {
         }
     }
 
-    /// Opens the socket. Must be called inside a tokio runtime.
+    /// Opens the socket; the device talks over the local route (see
+    /// [`Device::with_route`] for the cloud). Must be called inside a
+    /// tokio runtime.
     pub fn connect(
         self,
         config: ClientConfig,
         ids: Option<Arc<dyn IdStore>>,
     ) -> Result<Device, DeviceOpError> {
-        let miio = match self.did {
+        let miio = Arc::new(match self.did {
             Some(did) => MiioDevice::with_did(self.addr, self.token, did, config, ids)?,
             None => MiioDevice::new(self.addr, self.token, config, ids)?,
-        };
-        Ok(Device { target: self, miio })
+        });
+        let route: Arc<dyn MiotRoute> = Arc::clone(&miio) as Arc<dyn MiotRoute>;
+        Ok(Device {
+            target: self,
+            miio,
+            route,
+        })
     }
 }
 
 // ------------------------------------------------------------------- device
 
-/// A connected device, addressed by names.
-#[derive(Debug)]
+/// A connected device, addressed by names, over one route.
 pub struct Device {
     target: DeviceTarget,
-    miio: MiioDevice,
+    miio: Arc<MiioDevice>,
+    route: Arc<dyn MiotRoute>,
+}
+
+impl fmt::Debug for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Device")
+            .field("target", &self.target)
+            .field("route", &self.route.route())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Device {
+    /// The same device over another route, e.g. a
+    /// [`CloudDeviceRoute`](crate::cloud::CloudDeviceRoute). Every call
+    /// after this goes through `route`; results and errors have the same
+    /// shape as on the local route.
+    pub fn with_route(mut self, route: Arc<dyn MiotRoute>) -> Device {
+        self.route = route;
+        self
+    }
+
+    /// The route calls go through.
+    pub fn route(&self) -> Route {
+        self.route.route()
+    }
+
     /// Who it is.
     pub fn target(&self) -> &DeviceTarget {
         &self.target
@@ -911,9 +992,22 @@ impl Device {
         &self.target.profile
     }
 
-    /// The transport handle (for callers that need the raw client).
+    /// The local transport handle (for callers that need the raw client,
+    /// e.g. push subscriptions). It is there whatever the route; calls
+    /// through the facade use [`route`](Self::route).
     pub fn miio(&self) -> &MiioDevice {
         &self.miio
+    }
+
+    /// `miIO.info` and the device id (from the handshake on the local
+    /// route, else from the target).
+    pub async fn info(&self) -> Result<(DeviceInfo, Option<u64>), DeviceOpError> {
+        let info = self.route.info().await?;
+        let did = match self.route() {
+            Route::Local => self.miio.did().await.or(self.target.did),
+            Route::Cloud { .. } => self.target.did,
+        };
+        Ok((info, did))
     }
 
     /// Every readable property, read in one batched `get_properties`
@@ -963,7 +1057,7 @@ impl Device {
                     ResolvedProp::Legacy(_) => None,
                 })
                 .collect();
-            let codes = self.miio.set_properties(&items).await?;
+            let codes = self.route.set_properties(&items).await?;
             for (w, r) in plan.iter().zip(codes) {
                 let ok = r.is_success();
                 results.push(SetResult {
@@ -1034,7 +1128,7 @@ impl Device {
                 aiid,
                 ins,
             } => {
-                let r = self.miio.action(siid, aiid, ins).await?;
+                let r = self.route.action(siid, aiid, ins).await?;
                 let ok = PropCode(r.code).is_success();
                 let out = self.action_outputs(siid, aiid, &r.out);
                 Ok(ActionOutcome {
@@ -1078,24 +1172,20 @@ impl Device {
 
     /// Any method with any params; returns the `result`.
     pub async fn raw(&self, method: &str, params: Value) -> Result<Value, DeviceOpError> {
-        Ok(self.miio.raw(method, params).await?)
+        Ok(self.route.raw(method, params).await?)
     }
 
     /// Asks the device for its model (`miIO.info`), for `device add`
     /// without `--model`.
     pub async fn detect_model(&self) -> Result<DetectedModel, DeviceOpError> {
-        let info = self.miio.info().await?;
+        let (info, did) = self.info().await?;
         let model = info
             .model
             .clone()
             .map(|m| m.trim().to_string())
             .filter(|m| !m.is_empty())
             .ok_or(DeviceOpError::NoModel)?;
-        Ok(DetectedModel {
-            model,
-            did: self.miio.did().await,
-            info,
-        })
+        Ok(DetectedModel { model, did, info })
     }
 
     /// Reads resolved properties: one batched `get_properties` for MIoT,
@@ -1112,7 +1202,7 @@ impl Device {
         let mut out: Vec<Option<PropReading>> = vec![None; props.len()];
         if !miot.is_empty() {
             let ids: Vec<PropId> = miot.iter().map(|(_, id)| *id).collect();
-            let results = self.miio.get_properties(&ids).await?;
+            let results = self.route.get_properties(&ids).await?;
             for ((i, _), r) in miot.iter().zip(results) {
                 if let (Some(slot), Some(p)) = (out.get_mut(*i), props.get(*i)) {
                     *slot = Some(self.profile().miot_reading(p.name(), &r));
@@ -1138,12 +1228,22 @@ impl Device {
         method: &str,
         params: Value,
     ) -> Result<Result<Value, (i64, String)>, DeviceOpError> {
-        match self.miio.raw(method, params).await {
+        match self.route.raw(method, params).await {
             Ok(v) => Ok(Ok(v)),
-            Err(e) => match e.device_error() {
+            Err(RouteError::Local(e)) => match e.device_error() {
                 Some(d) => Ok(Err((d.code, d.to_string()))),
                 None => Err(e.into()),
             },
+            // The cloud relays the device's own error code.
+            Err(RouteError::Cloud(CloudError::Api { code, message, .. })) => {
+                let text = if message.trim().is_empty() {
+                    format!("code {code} ({})", PropCode(code).meaning())
+                } else {
+                    format!("code {code}: {}", message.trim())
+                };
+                Ok(Err((code, text)))
+            }
+            Err(e) => Err(e.into()),
         }
     }
 
