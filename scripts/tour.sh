@@ -11,13 +11,14 @@ home=$(mktemp -d)
 export MIJIA_HOME="$home"
 fleet_out="$home/fleet.jsonl"
 
-"$bin/fake-device" serve --fleet fixtures/fleets/tour.toml >"$fleet_out" &
+"$bin/fake-device" serve --fleet fixtures/fleets/tour.toml --cloud 127.0.0.1:0 >"$fleet_out" &
 fleet_pid=$!
 trap 'kill "$fleet_pid" 2>/dev/null || true; rm -rf "$home"' EXIT
 
-# The fleet prints one JSON line per device once every socket is bound.
+# The fleet prints one JSON line per device once every socket is bound,
+# then one for the simulated cloud.
 for _ in $(seq 1 100); do
-  [ "$(wc -l <"$fleet_out")" -ge 6 ] && break
+  [ "$(wc -l <"$fleet_out")" -ge 7 ] && break
   kill -0 "$fleet_pid" 2>/dev/null || { echo "fake-device failed to start" >&2; exit 1; }
   sleep 0.1
 done
@@ -26,7 +27,7 @@ field() { # field NAME KEY: read a value from the fleet's ready lines
   python3 -c 'import json,sys
 for l in open(sys.argv[1]):
     d=json.loads(l)
-    if d["name"]==sys.argv[2]: print(d[sys.argv[3]])' "$fleet_out" "$1" "$2"
+    if d.get("name")==sys.argv[2]: print(d[sys.argv[3]])' "$fleet_out" "$1" "$2"
 }
 ip_of() { field "$1" addr | cut -d: -f1; }
 
@@ -39,6 +40,14 @@ cat "$fleet_out"
 add() { # add NAME ROOM: register a fleet device by name; its model is asked from it
   step mijia device add "$1" --ip "$(ip_of "$1")" --token "$(field "$1" token)" --room "$2"
 }
+
+echo
+echo "Find them: a hello to every address of the block, merged by device id."
+echo "The unprovisioned plug gives its token away in its hello reply:"
+step mijia discover --sweep 127.0.10.0/24 --timeout 2
+echo
+echo "The same by broadcast (on loopback here; 255.255.255.255 by default at home):"
+step mijia discover --broadcast 127.255.255.255 --timeout 1
 
 echo
 echo "Register the devices by name (mijia asks each one for its model):"
@@ -68,6 +77,53 @@ echo
 echo "Rooms and the whole home:"
 step mijia status --room Kitchen
 step mijia status --all
+
+echo
+echo "Scripts: wait for a condition (exit 0, or 7 on timeout), then scenes:"
+step mijia wait kitchen-light light.brightness '>=' 40 --timeout 3
+step mijia wait kitchen-light light.brightness '>' 90 --timeout 1 || echo "exit code $?"
+mkdir -p "$MIJIA_HOME/config"
+cat >"$MIJIA_HOME/config/scenes.toml" <<'TOML'
+[[scene]]
+name = "evening"
+description = "Warm light in the kitchen, the purifier quiet, the desk plug off"
+
+[[scene.step]]
+set = { device = "kitchen-light", values = { "light.on" = true, "light.brightness" = 30 } }
+
+[[scene.step]]
+parallel = [
+  { set = { device = "living-room-purifier", values = { "air-purifier.mode" = "sleep" } } },
+  { set = { device = "desk-plug", values = { "switch.on" = false } } },
+]
+
+[[scene.step]]
+wait = { device = "kitchen-light", property = "light.brightness", op = "==", value = 30, timeout = "5s" }
+TOML
+step mijia scene list
+step mijia scene run evening --dry-run
+step mijia scene run evening
+
+echo
+echo "AI assistants: nothing is shared until you say so; then \`mijia mcp\` serves it."
+step mijia policy expose --room Kitchen
+printf '\n\033[1m$ %s\033[0m\n' "mijia tools --format openai | head -20"
+mijia tools --format openai | head -20
+
+echo
+echo "The Xiaomi cloud (simulated, on loopback): log in, list, import, and a second route."
+cloud_line=$(grep '"cloud"' "$fleet_out")
+cloud_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$cloud_line" "$1"; }
+export MIJIA_CLOUD_ACCOUNT_URL="$(cloud_field cloud)"
+export MIJIA_CLOUD_API_URL="$(cloud_field api)"
+export MIJIA_CLOUD_STS_URL="$(cloud_field sts)"
+printf '\n\033[1m$ %s\033[0m\n' "echo '********' | mijia cloud login --user demo@example.com --password-stdin"
+echo 'tour-password' | mijia cloud login --user demo@example.com --password-stdin
+step mijia cloud status
+step mijia cloud devices
+step mijia cloud import
+step mijia --via cloud get kitchen-light light.brightness light.on
+step mijia --via cloud --json set kitchen-light light.brightness=55
 
 echo
 echo "What mijia knows about a model:"

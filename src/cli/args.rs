@@ -1,5 +1,5 @@
 //! The raw command line, as clap parses it. Nothing here is validated
-//! beyond syntax; [`super::plan`] turns it into a checked plan.
+//! beyond syntax; [`super::plan`](mod@super::plan) turns it into a checked plan.
 
 use clap::{Args, Parser, Subcommand};
 
