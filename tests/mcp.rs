@@ -10,6 +10,10 @@
 //!   over Streamable HTTP, and check the devices and the audit log.
 //! - An HTTP test checks that a foreign Origin gets 403 and a missing or
 //!   wrong bearer token gets 401.
+//! - A cloud test runs `mijia mcp` against a device whose registered
+//!   address is dead but which the simulated Xiaomi cloud (on loopback)
+//!   knows: reads and writes fall back to the cloud once a session exists,
+//!   and say so.
 //!
 //! Devices live on `127.63.<net>.0/24` (one block per test); nothing leaves
 //! 127.0.0.0/8.
@@ -1226,9 +1230,24 @@ struct StdioClient {
 
 impl StdioClient {
     async fn start(home: &Home, elicitation: bool) -> StdioClient {
+        StdioClient::start_with(home, elicitation, &[], &[]).await
+    }
+
+    /// `mijia ARGS… mcp` with extra environment variables.
+    async fn start_with(
+        home: &Home,
+        elicitation: bool,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> StdioClient {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mijia"))
+            .args(args)
             .arg("mcp")
             .env("MIJIA_HOME", home.dir.path())
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env_remove("MIJIA_CLOUD_STS_URL")
+            .env_remove("MIJIA_CLOUD_REGION")
+            .env_remove("RUST_LOG")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -1606,4 +1625,169 @@ async fn mcp_sensitive_scene_needs_the_user_every_time() {
         grants::list(&home.paths).unwrap().is_empty(),
         "sensitive scenes never leave grants behind"
     );
+}
+
+// ------------------------------------------------------------ cloud route
+
+/// `mijia mcp` reaches a device the LAN cannot through the (simulated)
+/// cloud once the user is logged in, with the CLI's `auto` rules, and says
+/// which route it used; without a session the local error stands and
+/// names `mijia cloud login`; `--via local` never uses the cloud.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_falls_back_to_the_cloud_when_the_lan_cannot_reach_a_device() {
+    use fake_device::cloud::{AccountConfig, DeviceCloudConfig, FakeCloud, FakeCloudConfig};
+
+    let net = 30;
+    let home = home(net, &[("cloud lamp", LAMP, "Office", true)]).await;
+    let mut account = AccountConfig::new("bob@example.com", "hunter2 hunter2", 1_822_000_001);
+    account.region = Some("de".into());
+    let mut cfg = FakeCloudConfig {
+        accounts: vec![account],
+        ..FakeCloudConfig::default()
+    };
+    cfg.devices.insert(
+        "cloud lamp".into(),
+        DeviceCloudConfig {
+            region: Some("de".into()),
+            ..DeviceCloudConfig::default()
+        },
+    );
+    let cloud = FakeCloud::start(cfg, home.fleet.handles().to_vec())
+        .await
+        .unwrap_or_else(|e| panic!("fake cloud: {e}"));
+    let env = vec![
+        ("MIJIA_CLOUD_ACCOUNT_URL", cloud.base_url()),
+        ("MIJIA_CLOUD_API_URL", cloud.api_template()),
+    ];
+    let api_calls = || cloud.requests().iter().filter(|r| r.host == "api").count();
+    // The registered address now points where nothing listens.
+    Registry::update(&home.paths, |reg| {
+        let e = reg.get_mut("cloud lamp")?;
+        e.ip = ip(net, 250).into();
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("registry: {e}"));
+    let lamp = home.dev("cloud lamp");
+    lamp.set_value(2, 1, json!(false))
+        .unwrap_or_else(|e| panic!("lamp: {e}"));
+    lamp.set_value(2, 2, json!(42))
+        .unwrap_or_else(|e| panic!("lamp: {e}"));
+    let quick = ["--timeout", "0.3", "--retries", "0"];
+    let state_args = json!({"device": "cloud lamp", "room": null, "properties": null});
+
+    // No session: the local error stands, with the way to enable the cloud.
+    let mut c = StdioClient::start_with(&home, true, &quick, &env).await;
+    let (r, _) = c
+        .call("get_device_state", state_args.clone(), &accept)
+        .await;
+    assert_eq!(r["isError"], json!(true), "{r}");
+    let text = r["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("did not answer"), "{text}");
+    assert!(text.contains("mijia cloud login"), "{text}");
+    c.close().await;
+    assert_eq!(api_calls(), 0, "no session, no cloud traffic");
+
+    // Log in (the user's step, in the CLI).
+    let mut login = tokio::process::Command::new(env!("CARGO_BIN_EXE_mijia"))
+        .args([
+            "cloud",
+            "login",
+            "--user",
+            "bob@example.com",
+            "--password-stdin",
+            "--region",
+            "de",
+        ])
+        .env("MIJIA_HOME", home.dir.path())
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env_remove("MIJIA_CLOUD_STS_URL")
+        .env_remove("MIJIA_CLOUD_REGION")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("mijia cloud login: {e}"));
+    if let Some(mut stdin) = login.stdin.take() {
+        stdin
+            .write_all(b"hunter2 hunter2\n")
+            .await
+            .unwrap_or_else(|e| panic!("password: {e}"));
+    }
+    let out = tokio::time::timeout(Duration::from_secs(60), login.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("login did not finish"))
+        .unwrap_or_else(|e| panic!("login: {e}"));
+    assert!(
+        out.status.success(),
+        "login: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // A session exists: reads and writes go through the cloud.
+    let mut c = StdioClient::start_with(&home, true, &quick, &env).await;
+    let (r, _) = c
+        .call("get_device_state", state_args.clone(), &accept)
+        .await;
+    assert_ne!(r["isError"], json!(true), "{r}");
+    let s = &r["structuredContent"];
+    assert_eq!(s["route"], json!("cloud"), "{r}");
+    assert_eq!(s["online"], json!(true), "{r}");
+    let brightness = s["properties"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == json!("light.brightness")))
+        .map(|p| p["value"].clone());
+    assert_eq!(brightness, Some(json!(42)), "{r}");
+    assert!(api_calls() > 0, "the cloud was asked");
+
+    let (r, asked) = c
+        .call(
+            "turn_on",
+            json!({"device": "cloud lamp", "room": null, "approval_id": null}),
+            &accept,
+        )
+        .await;
+    assert_eq!(asked, 1, "the grant is asked before the write: {r}");
+    assert_ne!(r["isError"], json!(true), "{r}");
+    let s = &r["structuredContent"];
+    assert_eq!(s["route"], json!("cloud"), "{r}");
+    assert_eq!(s["verified"], json!(true), "{r}");
+    assert_eq!(on(&lamp), Some(json!(true)), "the lamp is on");
+    let text = r["content"][0]["text"].as_str().unwrap_or_default();
+    assert!(text.contains("Xiaomi cloud"), "{text}");
+
+    // home_overview reads it through the cloud as well.
+    let (r, _) = c
+        .call("home_overview", json!({"room": null}), &accept)
+        .await;
+    let d = &r["structuredContent"]["devices"][0];
+    assert_eq!(d["online"], json!(true), "{r}");
+    assert_eq!(d["route"], json!("cloud"), "{r}");
+    c.close().await;
+
+    let routes: Vec<Option<String>> = home
+        .audit()
+        .into_iter()
+        .filter(|a| a.tool == "turn_on" || a.tool == "get_device_state")
+        .map(|a| a.route)
+        .collect();
+    assert_eq!(
+        routes,
+        vec![None, Some("cloud".into()), Some("cloud".into())],
+        "the audit log names the route"
+    );
+
+    // `--via local`: the server keeps to the LAN even with a session.
+    let calls = api_calls();
+    let mut c = StdioClient::start_with(
+        &home,
+        true,
+        &["--via", "local", "--timeout", "0.3", "--retries", "0"],
+        &env,
+    )
+    .await;
+    let (r, _) = c.call("get_device_state", state_args, &accept).await;
+    assert_eq!(r["isError"], json!(true), "{r}");
+    c.close().await;
+    assert_eq!(api_calls(), calls, "--via local sends nothing to the cloud");
 }

@@ -140,6 +140,9 @@ pub struct AuditRecord {
     /// State after a write (read back).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<Value>,
+    /// The route a device call used (`local` or `cloud`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
     /// How long the call took.
     pub latency_ms: u64,
 }
@@ -166,6 +169,7 @@ impl AuditRecord {
             approval_id: None,
             before: None,
             after: None,
+            route: None,
             latency_ms: 0,
         }
     }

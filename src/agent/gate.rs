@@ -27,6 +27,17 @@
 //!   recorded and its id returned; only `mijia approve ID` makes a retry
 //!   with `approval_id` run.
 //!
+//! Devices are reached the way the CLI reaches them by name
+//! ([`Gate::with_via`], `mijia --via local|cloud|auto mcp`, default
+//! `auto`): the local network first; a device that does not answer there
+//! is tried through the Xiaomi cloud when a session exists and its did is
+//! known, by the rules of [`crate::cloud::fallback`] (an action only when
+//! no hello was answered, so it never reaches the device twice). Every
+//! decision above is taken before any IO, whichever route follows; results
+//! name the route (`"route": "local" | "cloud"`), and so does the audit
+//! line. `run_scene` steps use the automation runner, which keeps to the
+//! local network.
+//!
 //! Nothing in the arguments counts as consent. Every call, refused or not,
 //! is written to the audit log. This module has no MCP types.
 
@@ -51,10 +62,13 @@ use super::tier::{self, Capability, Tier};
 use super::tools::{self, ToolDef, WritePlan};
 use crate::automation::scenes::{self as automation_scenes, Scene, SceneOutcome, SceneReport};
 use crate::automation::Context;
+use crate::cloud::fallback::{self, NoFallback};
+use crate::cloud::{Route, Via};
 use crate::home::{
     poll::{status_many, PollOptions},
     specs::describe_model,
-    Device, DeviceEntry, DeviceKey, DeviceOpError, DeviceTarget, ModelCatalog, Paths, Registry,
+    Device, DeviceEntry, DeviceKey, DeviceOpError, DeviceTarget, ModelCatalog, Paths, PropReading,
+    Registry,
 };
 use crate::transport::{ClientConfig, IdStore};
 
@@ -304,14 +318,34 @@ pub struct Gate {
     scenes: Arc<dyn SceneProvider>,
     audit: AuditLog,
     overview_timeout: Duration,
+    via: Via,
 }
 
 impl std::fmt::Debug for Gate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Gate")
             .field("paths", &self.paths)
+            .field("via", &self.via)
             .finish_non_exhaustive()
     }
+}
+
+/// One device's reading for `home_overview`, on whichever route answered.
+struct Polled {
+    /// Whether it answered (even with an error of its own).
+    online: bool,
+    /// Its readable properties, or why not.
+    result: Result<Vec<PropReading>, String>,
+    /// The route that answered.
+    route: Option<Route>,
+}
+
+/// Why the gate has no cloud route to a device.
+enum NoCloud {
+    /// No session, no did, or unusable cloud settings.
+    Unavailable(NoFallback),
+    /// The device handle could not be made (a local socket).
+    Connect(DeviceOpError),
 }
 
 /// One device, resolved and checked against exposure.
@@ -366,7 +400,16 @@ impl Gate {
             used: Mutex::new(HashMap::new()),
             scenes: Arc::new(NoScenes),
             overview_timeout,
+            via: Via::Auto,
         }
+    }
+
+    /// Reaches devices over `via` (default [`Via::Auto`]: the local
+    /// network, and the Xiaomi cloud when a device does not answer there
+    /// and a session exists — the CLI's rules, [`crate::cloud::fallback`]).
+    pub fn with_via(mut self, via: Via) -> Self {
+        self.via = via;
+        self
     }
 
     /// Uses `scenes` for `run_scene`.
@@ -608,6 +651,88 @@ impl Gate {
         Ok(d)
     }
 
+    /// The same device through the Xiaomi cloud, or why there is no
+    /// such route (worded for the assistant, when the user can fix it).
+    fn cloud_device(&self, entry: &DeviceEntry) -> Result<Arc<Device>, NoCloud> {
+        let did = entry.did.map(|d| d.to_string());
+        let route = fallback::fallback_route(Some(&self.paths), did.as_deref())
+            .map_err(NoCloud::Unavailable)?;
+        let device = self
+            .target(entry)
+            .connect(self.config.clone(), None)
+            .map_err(NoCloud::Connect)?;
+        Ok(Arc::new(device.with_route(Arc::new(route))))
+    }
+
+    /// The device on the route a call starts with: the local one, or the
+    /// cloud for `--via cloud`.
+    async fn first_route(&self, entry: &DeviceEntry) -> Result<Arc<Device>, ToolReply> {
+        match self.via {
+            Via::Local | Via::Auto => self
+                .device(entry)
+                .await
+                .map_err(|e| self.io_error(entry, &e)),
+            Via::Cloud => self.cloud_device(entry).map_err(|no| match no {
+                NoCloud::Connect(e) => self.io_error(entry, &e),
+                NoCloud::Unavailable(no) => reply_err(format!(
+                    "{} cannot be reached: this server uses only the Xiaomi cloud route, and {}",
+                    entry.name,
+                    match no.agent_hint() {
+                        Some(h) => h,
+                        None => "the cloud session went away; tell the user.".to_string(),
+                    }
+                )),
+            }),
+        }
+    }
+
+    /// After `e` failed on `device`: the cloud device to try the same
+    /// request on, when the `auto` rules allow it ([`fallback`]);
+    /// otherwise the reply for the failure, with a hint when the user
+    /// could enable the fallback. `repeatable`: the request may reach the
+    /// device twice (reads, value writes; not actions).
+    fn fall_back(
+        &self,
+        entry: &DeviceEntry,
+        device: &Device,
+        e: &DeviceOpError,
+        repeatable: bool,
+    ) -> Result<Arc<Device>, ToolReply> {
+        if self.via != Via::Auto
+            || device.route().is_cloud()
+            || !fallback::failure_allows_cloud(e, repeatable)
+        {
+            return Err(self.io_error(entry, e));
+        }
+        match self.cloud_device(entry) {
+            Ok(cloud) => {
+                tracing::info!(device = %entry.name, error = %e, "local route failed; trying the cloud");
+                Ok(cloud)
+            }
+            Err(no) => {
+                let mut reply = self.io_error(entry, e);
+                let hint = match no {
+                    NoCloud::Unavailable(no) => no.agent_hint(),
+                    NoCloud::Connect(_) => None,
+                };
+                if let Some(h) = hint {
+                    reply.text.push(' ');
+                    reply.text.push_str(&h);
+                }
+                Err(reply)
+            }
+        }
+    }
+
+    /// The reply for `e` on the cloud after `local` failed on the LAN.
+    fn cloud_error(&self, entry: &DeviceEntry, e: &DeviceOpError, local: &str) -> ToolReply {
+        let mut reply = self.io_error(entry, e);
+        reply.text.push_str(&format!(
+            " (Tried through the Xiaomi cloud because the local network did not answer: {local}.)"
+        ));
+        reply
+    }
+
     fn device_json(&self, entry: &DeviceEntry) -> Value {
         let target = self.target(entry);
         json!({
@@ -696,7 +821,7 @@ impl Gate {
             per_device_timeout: self.overview_timeout,
             config: self.config.clone(),
         };
-        let polled = status_many(targets, self.ids.clone(), &opts, |_| {}).await;
+        let polled = self.poll_with_fallback(&entries, targets, &opts).await;
         let mut rooms: Vec<String> = Vec::new();
         let mut devices = Vec::new();
         let mut lines = Vec::new();
@@ -708,7 +833,7 @@ impl Gate {
             }
             let (online, values, error) = match &p.result {
                 Ok(readings) => (true, tools::key_values(readings), None),
-                Err(e) => (p.answered(), Map::new(), Some(e.to_string())),
+                Err(e) => (p.online, Map::new(), Some(e.clone())),
             };
             let mut d = self.device_json(entry);
             if let Some(obj) = d.as_object_mut() {
@@ -716,6 +841,7 @@ impl Gate {
                 obj.insert("online".into(), json!(online));
                 obj.insert("values".into(), Value::Object(values.clone()));
                 obj.insert("error".into(), json!(error));
+                obj.insert("route".into(), json!(p.route.map(|r| r.kind())));
             }
             let vals: Vec<String> = values
                 .iter()
@@ -744,6 +870,107 @@ impl Gate {
         })
     }
 
+    /// Polls `entries` (their `targets`) on the local network, then, by
+    /// the `auto` rules, reads the ones that did not answer through the
+    /// cloud (all of them for `--via cloud`), concurrently and within the
+    /// same per-device limit.
+    async fn poll_with_fallback(
+        &self,
+        entries: &[&DeviceEntry],
+        targets: Vec<DeviceTarget>,
+        opts: &PollOptions,
+    ) -> Vec<Polled> {
+        let mut out: Vec<Polled> = Vec::with_capacity(entries.len());
+        let mut retry: Vec<(usize, Option<String>)> = Vec::new();
+        if self.via == Via::Cloud {
+            for i in 0..entries.len() {
+                out.push(Polled {
+                    online: false,
+                    result: Err(String::new()),
+                    route: None,
+                });
+                retry.push((i, None));
+            }
+        } else {
+            let polled = status_many(targets, self.ids.clone(), opts, |_| {}).await;
+            for (i, p) in polled.into_iter().enumerate() {
+                let online = p.answered();
+                match p.result {
+                    Ok(r) => out.push(Polled {
+                        online: true,
+                        result: Ok(r),
+                        route: Some(Route::Local),
+                    }),
+                    Err(e) => {
+                        if self.via == Via::Auto && fallback::failure_allows_cloud(&e, true) {
+                            retry.push((i, Some(e.to_string())));
+                        }
+                        out.push(Polled {
+                            online,
+                            result: Err(e.to_string()),
+                            route: None,
+                        });
+                    }
+                }
+            }
+        }
+        let limit = opts.per_device_timeout;
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, local) in retry {
+            let Some(entry) = entries.get(i) else {
+                continue;
+            };
+            match self.cloud_device(entry) {
+                Ok(device) => {
+                    tasks.spawn(async move {
+                        let result = tokio::time::timeout(limit, device.status())
+                            .await
+                            .unwrap_or(Err(DeviceOpError::Timeout { after: limit }));
+                        (i, device.route(), local, result)
+                    });
+                }
+                // Auto without a cloud route: the local error stands.
+                Err(_) if local.is_some() => {}
+                Err(NoCloud::Connect(e)) => {
+                    if let Some(p) = out.get_mut(i) {
+                        p.result = Err(e.to_string());
+                    }
+                }
+                Err(NoCloud::Unavailable(no)) => {
+                    if let Some(p) = out.get_mut(i) {
+                        p.result = Err(no
+                            .agent_hint()
+                            .unwrap_or_else(|| "no cloud session".to_string()));
+                    }
+                }
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            let Ok((i, route, local, result)) = done else {
+                continue;
+            };
+            let Some(p) = out.get_mut(i) else {
+                continue;
+            };
+            match result {
+                Ok(r) => {
+                    *p = Polled {
+                        online: true,
+                        result: Ok(r),
+                        route: Some(route),
+                    }
+                }
+                Err(e) => {
+                    p.result = Err(match local {
+                        Some(local) => format!("{local}; through the Xiaomi cloud: {e}"),
+                        None => e.to_string(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
     async fn state(
         &self,
         args: &Value,
@@ -761,31 +988,44 @@ impl Gate {
             Err(reply) => return Outcome::Done(reply),
         };
         rec.decision = Decision::Allowed;
-        let device = match self.device(&r.entry).await {
+        let mut device = match self.first_route(&r.entry).await {
             Ok(d) => d,
-            Err(e) => return Outcome::Done(self.io_error(&r.entry, &e)),
+            Err(reply) => return Outcome::Done(reply),
         };
-        let readings = match a.properties.as_deref() {
-            Some(props) if !props.is_empty() => {
-                let names: Vec<&str> = props.iter().map(String::as_str).collect();
-                device.get(&names).await
-            }
-            _ => device.status().await,
-        };
-        let readings = match readings {
+        let props = a.properties.as_deref();
+        let readings = match read_state(&device, props).await {
             Ok(r) => r,
-            Err(e) => return Outcome::Done(self.io_error(&r.entry, &e)),
+            Err(e) => {
+                device = match self.fall_back(&r.entry, &device, &e, true) {
+                    Ok(cloud) => cloud,
+                    Err(reply) => return Outcome::Done(reply),
+                };
+                match read_state(&device, props).await {
+                    Ok(r) => r,
+                    Err(e2) => {
+                        return Outcome::Done(self.cloud_error(&r.entry, &e2, &e.to_string()))
+                    }
+                }
+            }
         };
+        let route = device.route();
+        rec.route = Some(route.kind().to_string());
         let lines: Vec<String> = readings
             .iter()
             .map(|x| format!("{} = {}", x.name, x.display))
             .collect();
+        let via = if route.is_cloud() {
+            format!(" (read through the Xiaomi {route})")
+        } else {
+            String::new()
+        };
         Outcome::Done(ToolReply {
             is_error: false,
-            text: format!("{}:\n{}", r.entry.name, lines.join("\n")),
+            text: format!("{}{via}:\n{}", r.entry.name, lines.join("\n")),
             structured: Some(json!({
                 "device": self.device_json(&r.entry),
                 "online": true,
+                "route": route.kind(),
                 "properties": readings.iter().map(tools::reading_json).collect::<Vec<_>>(),
             })),
         })
@@ -1013,18 +1253,28 @@ impl Gate {
         // Connect and read the current state before asking: the question
         // names the change, and an offline device fails before anyone is
         // bothered.
-        let device = match self.device(entry).await {
+        // On the local network first; a device that does not answer there
+        // is read (and then written) through the cloud when the `auto`
+        // rules allow it. No write has been sent yet, so this is safe.
+        let mut device = match self.first_route(entry).await {
             Ok(d) => d,
-            Err(e) => {
+            Err(reply) => {
                 rec.decision = Decision::Allowed;
-                return Outcome::Done(self.io_error(entry, &e));
+                return Outcome::Done(reply);
             }
         };
         let before = match tools::read_before(&device, &plan).await {
             Ok(b) => b,
             Err(e) => {
                 rec.decision = Decision::Allowed;
-                return Outcome::Done(self.io_error(entry, &e));
+                device = match self.fall_back(entry, &device, &e, true) {
+                    Ok(cloud) => cloud,
+                    Err(reply) => return Outcome::Done(reply),
+                };
+                match tools::read_before(&device, &plan).await {
+                    Ok(b) => b,
+                    Err(e2) => return Outcome::Done(self.cloud_error(entry, &e2, &e.to_string())),
+                }
             }
         };
         plan.preview = tools::preview(&plan, &target.profile, &before);
@@ -1061,10 +1311,24 @@ impl Gate {
             }
         };
         rec.decision = decision;
-        let outcome = match tools::execute(&device, &plan, before).await {
+        let outcome = match tools::execute(&device, &plan, before.clone()).await {
             Ok(o) => o,
-            Err(e) => return Outcome::Done(self.io_error(entry, &e)),
+            Err(e) => {
+                // Value writes may be repeated; an action only when no
+                // hello was answered (it never reached the device).
+                let repeatable = matches!(plan.op, tools::WriteOp::Set(_));
+                device = match self.fall_back(entry, &device, &e, repeatable) {
+                    Ok(cloud) => cloud,
+                    Err(reply) => return Outcome::Done(reply),
+                };
+                match tools::execute(&device, &plan, before).await {
+                    Ok(o) => o,
+                    Err(e2) => return Outcome::Done(self.cloud_error(entry, &e2, &e.to_string())),
+                }
+            }
         };
+        let route = device.route();
+        rec.route = Some(route.kind().to_string());
         rec.after = Some(Value::Object(outcome.after.clone()));
         let changed: Vec<String> = plan.preview.clone();
         let mut text = format!(
@@ -1093,6 +1357,9 @@ impl Gate {
                 " The device refused: {e}. Check the value with describe_device."
             ));
         }
+        if route.is_cloud() {
+            text.push_str(&format!(" (Through the Xiaomi {route}.)"));
+        }
         Outcome::Done(ToolReply {
             is_error: !outcome.verified && outcome.error.is_some(),
             text,
@@ -1105,6 +1372,7 @@ impl Gate {
                 "after": outcome.after,
                 "changes": outcome.changes,
                 "verified": outcome.verified,
+                "route": route.kind(),
             })),
         })
     }
@@ -1660,6 +1928,20 @@ impl Gate {
 }
 
 /// The question for a scene.
+/// `get_device_state`'s read: the named properties, or every readable one.
+async fn read_state(
+    device: &Device,
+    props: Option<&[String]>,
+) -> Result<Vec<PropReading>, DeviceOpError> {
+    match props {
+        Some(props) if !props.is_empty() => {
+            let names: Vec<&str> = props.iter().map(String::as_str).collect();
+            device.get(&names).await
+        }
+        _ => device.status().await,
+    }
+}
+
 fn scene_question(
     scene: &Scene,
     kind: ApprovalKind,

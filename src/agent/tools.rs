@@ -111,6 +111,16 @@ fn device_info_schema() -> Value {
     })
 }
 
+/// The `route` of a result: which way the device was reached.
+fn route_schema() -> Value {
+    json!({
+        "type": "string",
+        "enum": ["local", "cloud"],
+        "description": "How the device was reached: the local network, or the Xiaomi cloud \
+            (when it did not answer locally and the user is logged in)."
+    })
+}
+
 fn write_output() -> Value {
     json!({
         "type": "object",
@@ -121,9 +131,10 @@ fn write_output() -> Value {
             "before": {"type": "object", "description": "Values read before the change."},
             "after": {"type": "object", "description": "Values read back after the change."},
             "changes": {"type": "array", "items": {"type": "object"}},
-            "verified": {"type": "boolean", "description": "Whether the read-back shows the requested state."}
+            "verified": {"type": "boolean", "description": "Whether the read-back shows the requested state."},
+            "route": route_schema()
         },
-        "required": ["device", "action", "before", "after", "verified"]
+        "required": ["device", "action", "before", "after", "verified", "route"]
     })
 }
 
@@ -196,9 +207,10 @@ fn build_catalogue() -> Vec<ToolDef> {
                             "type": {"type": "string"},
                             "online": {"type": "boolean"},
                             "values": {"type": "object"},
-                            "error": {"type": ["string", "null"]}
+                            "error": {"type": ["string", "null"]},
+                            "route": {"type": ["string", "null"], "enum": ["local", "cloud", null], "description": "The route that answered (null when none did)."}
                         },
-                        "required": ["name", "type", "online", "values"]
+                        "required": ["name", "type", "online", "values", "route"]
                     }},
                     "scenes": {"type": "array", "description": "Scenes run_scene can run.", "items": {
                         "type": "object",
@@ -236,9 +248,10 @@ fn build_catalogue() -> Vec<ToolDef> {
                 "properties": {
                     "device": device_info_schema(),
                     "online": {"type": "boolean"},
+                    "route": route_schema(),
                     "properties": {"type": "array", "items": reading}
                 },
-                "required": ["device", "online", "properties"]
+                "required": ["device", "online", "route", "properties"]
             }),
         },
         ToolDef {

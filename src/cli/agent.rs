@@ -157,6 +157,7 @@ pub struct AgentPlan {
     command: AgentCommand,
     json: bool,
     config: ClientConfig,
+    via: crate::cloud::Via,
 }
 
 /// Validates an agent command.
@@ -185,6 +186,7 @@ pub fn plan(command: &AgentCommand, global: &GlobalArgs) -> Result<AgentPlan, Er
         command: command.clone(),
         json: global.json,
         config,
+        via: global.via,
     })
 }
 
@@ -230,7 +232,9 @@ pub async fn execute(plan: AgentPlan) -> Result<(), Error> {
     match plan.command {
         AgentCommand::Mcp(a) => {
             let home = paths()?;
-            let gate = Arc::new(gate(home.clone(), plan.config));
+            // `--via`: how the server reaches devices (default auto: the
+            // local network, then the cloud when logged in).
+            let gate = Arc::new(gate(home.clone(), plan.config).with_via(plan.via));
             let policy = gate.policy();
             if !policy.exposes_anything() {
                 eprintln!(

@@ -24,7 +24,8 @@
 //!   have arrived is never sent twice), a cloud session exists and the
 //!   did is known, the same request goes through the cloud. Otherwise the
 //!   local error stands, with a hint saying what would enable the
-//!   fallback.
+//!   fallback. These rules live in [`crate::cloud::fallback`], shared
+//!   with the MCP gate.
 //!
 //! The output is the same on both routes ([`output`] adds the `route`
 //! field to JSON and a `via cloud` line on stderr).
@@ -39,7 +40,7 @@ use super::plan::{Destination, HomePlan, Request, Work};
 use super::specs;
 use super::status;
 use crate::cloud::route::local_failure_allows_cloud;
-use crate::cloud::{CloudDeviceRoute, CloudError, MiotRoute, SessionStore, Via};
+use crate::cloud::{fallback, CloudDeviceRoute, CloudError, MiotRoute, Via};
 use crate::home::specs::describe_model;
 use crate::home::{unix_now, Device, LastSeen, ModelCatalog, Paths, Seen};
 use crate::transport::{ClientConfig, IdStore};
@@ -122,7 +123,8 @@ fn cloud_route(target: &Destination, paths: Option<&Paths>) -> Result<Arc<dyn Mi
             return Err(CloudError::NoDid.into());
         }
         return Err(Error::usage(format!(
-            "device '{}' has no cloud device id (did) in the registry, so the cloud route              cannot address it; run `mijia cloud import` to record it (or pass --did DID)",
+            "device '{}' has no cloud device id (did) in the registry, so the cloud route \
+             cannot address it; run `mijia cloud import` to record it (or pass --did DID)",
             target.device.name
         )));
     };
@@ -134,34 +136,16 @@ fn cloud_route(target: &Destination, paths: Option<&Paths>) -> Result<Arc<dyn Mi
     Ok(Arc::new(route))
 }
 
-/// The cloud route for the `auto` fallback, or why there is none: a hint
-/// to add to the local error, when something the user can do would
-/// enable it.
+/// The cloud route for the `auto` fallback ([`fallback::fallback_route`],
+/// the rules the MCP gate uses too), or why there is none: a hint to add
+/// to the local error, when something the user can do would enable it.
 fn fallback_route(
     target: &Destination,
     paths: Option<&Paths>,
 ) -> Result<Arc<dyn MiotRoute>, Option<String>> {
-    let paths = paths.ok_or(None)?;
-    match SessionStore::new(paths).load() {
-        Ok(Some(_)) => {}
-        Ok(None) => {
-            return Err(Some(
-                "or run `mijia cloud login` so that mijia can reach it through the Xiaomi                  cloud when the local network cannot"
-                    .into(),
-            ))
-        }
-        Err(e) => return Err(Some(format!("the cloud fallback is not available: {e}"))),
-    }
-    let Some(did) = target.cloud_did.as_deref() else {
-        return Err(Some(
-            "the cloud fallback needs the device id: run `mijia cloud import` (or pass --did DID)"
-                .into(),
-        ));
-    };
-    match CloudDeviceRoute::for_device(paths, did) {
-        Ok(Some(route)) => Ok(Arc::new(route)),
-        Ok(None) => Err(None),
-        Err(e) => Err(Some(format!("the cloud fallback is not available: {e}"))),
+    match fallback::fallback_route(paths, target.cloud_did.as_deref()) {
+        Ok(route) => Ok(Arc::new(route)),
+        Err(no) => Err(no.cli_hint()),
     }
 }
 

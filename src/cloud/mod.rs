@@ -18,6 +18,8 @@
 //! - [`import`]: merging the cloud's devices into the registry without
 //!   losing local edits.
 //! - [`route`]: local vs cloud route selection for one device.
+//! - [`fallback`]: the rules of the `auto` route's fallback to the cloud,
+//!   shared by the CLI and the MCP gate.
 //! - [`error`]: what can go wrong, as [`CloudError`].
 //!
 //! All signing, encryption and reply parsing lives in the sans-IO
@@ -28,6 +30,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod fallback;
 pub mod http;
 pub mod import;
 pub mod route;
@@ -36,5 +39,6 @@ pub mod session;
 pub use api::{CloudClient, CloudDevice, CloudHome, CloudRoom};
 pub use config::CloudEndpoints;
 pub use error::CloudError;
+pub use fallback::NoFallback;
 pub use route::{CloudDeviceRoute, MiotRoute, Route, RouteError, Via};
 pub use session::{Session, SessionStore};
