@@ -286,6 +286,16 @@ async fn busy_device_shrinks_the_batch() {
         .map(|r| r.params.as_array().map_or(0, Vec::len))
         .collect();
     assert_eq!(sizes, vec![10, 5, 2, 2, 2, 2, 2]);
+
+    // The next run starts at the size that worked: no more -9999.
+    let before = lamp.requests().len();
+    h.on("lamp", &args).await.expect_code(0);
+    let sizes: Vec<usize> = lamp.requests()[before..]
+        .iter()
+        .filter(|r| r.method == "get_properties")
+        .map(|r| r.params.as_array().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(sizes, vec![2, 2, 2, 2, 2]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

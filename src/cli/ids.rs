@@ -1,10 +1,11 @@
 //! Request-id counters persisted in the home's state directory
-//! (`state/ids.json`), through [`crate::home::IdCounters`].
+//! (`state/ids.json`), through [`crate::home::IdCounters`], and learnt
+//! batch sizes (`state/batch-sizes.json`, [`crate::home::BatchSizes`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::home::{DeviceKey, HomeError, IdCounters, Paths};
+use crate::home::{BatchSizes, DeviceKey, HomeError, IdCounters, Paths};
 use crate::transport::IdStore;
 
 /// An [`IdStore`] backed by the home's `ids.json`. Failures to read or
@@ -53,6 +54,20 @@ impl IdStore for HomeIdStore {
             .filter_map(|(k, n)| k.parse::<DeviceKey>().ok().map(|k| (k, *n)))
             .collect();
         if let Err(e) = IdCounters::store_many(&self.paths, &keys) {
+            self.warn_once(&e);
+        }
+    }
+
+    fn load_batch(&self, key: &str) -> Option<usize> {
+        let key: DeviceKey = key.parse().ok()?;
+        BatchSizes::load(&self.paths, &key)
+    }
+
+    fn store_batch(&self, key: &str, size: usize) {
+        let Ok(key) = key.parse::<DeviceKey>() else {
+            return;
+        };
+        if let Err(e) = BatchSizes::store_many(&self.paths, &[(key, size)]) {
             self.warn_once(&e);
         }
     }

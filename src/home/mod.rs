@@ -37,7 +37,7 @@ pub mod state;
 pub use error::HomeError;
 pub use paths::Paths;
 pub use registry::{DeviceEntry, Registry};
-pub use state::{DeviceKey, IdCounters, LastSeen, Seen};
+pub use state::{BatchSizes, DeviceKey, IdCounters, LastSeen, Seen};
 
 pub use device::{
     ActionOutcome, Device, DeviceOpError, DeviceTarget, ModelCatalog, ModelProfile, PropReading,

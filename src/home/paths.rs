@@ -17,6 +17,8 @@ pub const DEVICES_FILE: &str = "devices.toml";
 pub const IDS_FILE: &str = "ids.json";
 /// When each device last answered, in the state directory.
 pub const SEEN_FILE: &str = "devices-seen.json";
+/// File name of the learnt batch sizes, in the state directory.
+pub const BATCHES_FILE: &str = "batch-sizes.json";
 
 /// The config and state directories of one home.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +81,12 @@ impl Paths {
     /// `state/devices-seen.json`: last-seen times.
     pub fn seen_file(&self) -> PathBuf {
         self.state_dir.join(SEEN_FILE)
+    }
+
+    /// `state/batch-sizes.json`: `get_properties` batch sizes learnt from
+    /// devices that refused larger ones.
+    pub fn batches_file(&self) -> PathBuf {
+        self.state_dir.join(BATCHES_FILE)
     }
 }
 

@@ -32,7 +32,7 @@ use tokio::task::JoinSet;
 
 use super::device::{DeviceOpError, DeviceTarget, PropReading};
 use super::fsutil;
-use super::{unix_now, DeviceKey, HomeError, IdCounters, LastSeen, Paths, Seen};
+use super::{unix_now, BatchSizes, DeviceKey, HomeError, IdCounters, LastSeen, Paths, Seen};
 use crate::transport::{ClientConfig, IdStore, MiioError};
 
 /// Default number of devices polled at the same time. Each one in flight
@@ -255,8 +255,9 @@ pub fn record_seen(paths: &Paths, polled: &[PolledDevice]) -> Result<(), HomeErr
     LastSeen::record_seen(paths, &seen)
 }
 
-/// An in-memory [`IdStore`] seeded from `ids.json` once and written back
-/// once ([`flush`](Self::flush)), for polls of many devices.
+/// An in-memory [`IdStore`] seeded from `ids.json` (and the learnt batch
+/// sizes from `batch-sizes.json`) once and written back once
+/// ([`flush`](Self::flush)), for polls of many devices.
 #[derive(Debug, Default)]
 pub struct BulkIdStore {
     inner: Mutex<BulkInner>,
@@ -266,6 +267,8 @@ pub struct BulkIdStore {
 struct BulkInner {
     known: HashMap<String, u32>,
     changed: BTreeMap<String, u32>,
+    batches: BTreeMap<String, usize>,
+    batches_changed: BTreeMap<String, usize>,
 }
 
 impl BulkIdStore {
@@ -303,6 +306,8 @@ impl BulkIdStore {
             inner: Mutex::new(BulkInner {
                 known,
                 changed: BTreeMap::new(),
+                batches: BatchSizes::load_all(paths),
+                batches_changed: BTreeMap::new(),
             }),
         }
     }
@@ -320,6 +325,15 @@ impl BulkIdStore {
     /// write (nothing is written when nothing changed). Returns how many
     /// were written.
     pub fn flush(&self, paths: &Paths) -> Result<usize, HomeError> {
+        let batches = std::mem::take(&mut self.lock().batches_changed);
+        let sizes: Vec<(DeviceKey, usize)> = batches
+            .iter()
+            .filter_map(|(k, n)| k.parse::<DeviceKey>().ok().map(|k| (k, *n)))
+            .collect();
+        if let Err(e) = BatchSizes::store_many(paths, &sizes) {
+            // Learnt sizes are an optimisation: relearnt next time.
+            tracing::warn!("learnt batch sizes not saved: {e}");
+        }
         let changed = std::mem::take(&mut self.lock().changed);
         let entries: Vec<(DeviceKey, u32)> = changed
             .iter()
@@ -356,6 +370,16 @@ impl IdStore for BulkIdStore {
             inner.known.insert(key.clone(), *next);
             inner.changed.insert(key.clone(), *next);
         }
+    }
+
+    fn load_batch(&self, key: &str) -> Option<usize> {
+        self.lock().batches.get(key).copied()
+    }
+
+    fn store_batch(&self, key: &str, size: usize) {
+        let mut inner = self.lock();
+        inner.batches.insert(key.to_owned(), size.max(1));
+        inner.batches_changed.insert(key.to_owned(), size.max(1));
     }
 }
 

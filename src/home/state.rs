@@ -103,6 +103,44 @@ impl IdCounters {
     }
 }
 
+/// `get_properties` / `set_properties` batch sizes learnt per device
+/// (`state/batch-sizes.json`): a device that answered `-9999` or nothing to
+/// a larger batch starts at the size that worked, in later runs too.
+pub struct BatchSizes;
+
+impl BatchSizes {
+    /// The remembered batch size for a device, if any.
+    pub fn load(paths: &Paths, key: &DeviceKey) -> Option<usize> {
+        read_tolerant::<BTreeMap<String, usize>>(&paths.batches_file())
+            .get(&key.to_string())
+            .copied()
+            .filter(|n| *n >= 1)
+    }
+
+    /// All remembered sizes, by key (keys that do not parse skipped).
+    pub fn load_all(paths: &Paths) -> BTreeMap<String, usize> {
+        read_tolerant::<BTreeMap<String, usize>>(&paths.batches_file())
+            .into_iter()
+            .filter(|(k, n)| *n >= 1 && k.parse::<DeviceKey>().is_ok())
+            .collect()
+    }
+
+    /// Stores the batch sizes of several devices in one write.
+    pub fn store_many(paths: &Paths, sizes: &[(DeviceKey, usize)]) -> Result<(), HomeError> {
+        if sizes.is_empty() {
+            return Ok(());
+        }
+        update_tolerant(
+            &paths.batches_file(),
+            |map: &mut BTreeMap<String, usize>| {
+                for (key, n) in sizes {
+                    map.insert(key.to_string(), (*n).max(1));
+                }
+            },
+        )
+    }
+}
+
 /// When a device last answered, and at which address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Seen {
@@ -274,6 +312,31 @@ mod tests {
         // Wrong shape (valid JSON, wrong types) is tolerated too.
         fs::write(paths.ids_file(), r#"{"did:5": "nine"}"#).unwrap();
         assert_eq!(IdCounters::load(&paths, &key), None);
+    }
+
+    #[test]
+    fn batch_sizes_persist_per_device_and_junk_is_ignored() {
+        let (_tmp, paths) = home();
+        let did = DeviceKey::Did(7);
+        let ip = DeviceKey::Ip("127.0.0.9".parse().unwrap());
+        assert_eq!(BatchSizes::load(&paths, &did), None);
+        BatchSizes::store_many(&paths, &[(did, 2), (ip, 0)]).unwrap();
+        assert_eq!(BatchSizes::load(&paths, &did), Some(2));
+        // A size of 0 is stored as 1: never a batch of nothing.
+        assert_eq!(BatchSizes::load(&paths, &ip), Some(1));
+        let mode = fs::metadata(paths.batches_file())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        fs::write(paths.batches_file(), r#"{"nonsense": 3, "did:8": 4}"#).unwrap();
+        assert_eq!(BatchSizes::load(&paths, &did), None);
+        let all = BatchSizes::load_all(&paths);
+        assert_eq!(all.get("did:8"), Some(&4));
+        assert!(!all.contains_key("nonsense"));
+        // A corrupt file counts as empty (sizes are relearnt), never an error.
+        fs::write(paths.batches_file(), "{not json").unwrap();
+        assert_eq!(BatchSizes::load(&paths, &DeviceKey::Did(8)), None);
     }
 
     #[test]

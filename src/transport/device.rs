@@ -140,7 +140,15 @@ impl MiioDevice {
             .filter(|n| (1..=id_max).contains(n))
             .unwrap_or_else(|| rand::thread_rng().gen_range(1..=id_max));
         let session = Session::new(token, IdAllocator::new(start, id_max));
-        let batch = AtomicUsize::new(config.batch_size.max(1));
+        // A batch size learnt in an earlier run, never above the setting.
+        let learnt = did
+            .and_then(|d| ids.as_ref()?.load_batch(&did_key(d)))
+            .or_else(|| ids.as_ref()?.load_batch(&addr_key(addr)));
+        let batch = AtomicUsize::new(
+            learnt
+                .unwrap_or(config.batch_size)
+                .clamp(1, config.batch_size.max(1)),
+        );
         Ok(MiioDevice {
             addr,
             socket,
@@ -184,6 +192,19 @@ impl MiioDevice {
     /// Set the batch size (e.g. restored from disk). Clamped to at least 1.
     pub fn set_batch_size(&self, n: usize) {
         self.batch.store(n.max(1), Ordering::Relaxed);
+    }
+
+    /// Remember the current batch size in the id store, by address and
+    /// (once known) by did, so later runs start with it whether they know
+    /// the device by its address or from the registry.
+    pub(crate) async fn remember_batch(&self) {
+        if let Some(ids) = &self.ids {
+            let size = self.batch_size();
+            ids.store_batch(&addr_key(self.addr), size);
+            if let Some(d) = self.did().await {
+                ids.store_batch(&did_key(d), size);
+            }
+        }
     }
 
     pub(crate) fn shrink_batch(&self, from: usize) -> usize {

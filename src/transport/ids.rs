@@ -1,4 +1,5 @@
-//! Where request-id counters live between calls and between runs.
+//! Where request-id counters (and learnt batch sizes) live between calls
+//! and between runs.
 //!
 //! The transport only knows the trait; the CLI and the home layer provide a
 //! file-backed store. Keys are `did:<decimal did>` once the device id is
@@ -20,6 +21,14 @@ pub trait IdStore: Send + Sync {
             self.store(key, *next);
         }
     }
+    /// The `get_properties`/`set_properties` batch size learnt for `key`
+    /// in an earlier run, if the store keeps them.
+    fn load_batch(&self, _key: &str) -> Option<usize> {
+        None
+    }
+    /// Remember that `key` took batches of at most `size` (after it
+    /// refused a larger one). Stores that keep no batch sizes ignore it.
+    fn store_batch(&self, _key: &str, _size: usize) {}
 }
 
 /// The key for a device whose did is known.
@@ -38,6 +47,7 @@ pub fn addr_key(addr: SocketAddr) -> String {
 #[derive(Debug, Default)]
 pub struct MemoryIdStore {
     map: Mutex<HashMap<String, u32>>,
+    batches: Mutex<HashMap<String, usize>>,
 }
 
 impl MemoryIdStore {
@@ -55,6 +65,16 @@ impl IdStore for MemoryIdStore {
     fn store(&self, key: &str, next: u32) {
         if let Ok(mut m) = self.map.lock() {
             m.insert(key.to_owned(), next);
+        }
+    }
+
+    fn load_batch(&self, key: &str) -> Option<usize> {
+        self.batches.lock().ok()?.get(key).copied()
+    }
+
+    fn store_batch(&self, key: &str, size: usize) {
+        if let Ok(mut m) = self.batches.lock() {
+            m.insert(key.to_owned(), size.max(1));
         }
     }
 }

@@ -315,6 +315,7 @@ impl MiioDevice {
                     rest_of_budget = false;
                     let to = self.shrink_batch(size);
                     tracing::debug!(addr = %self.addr(), method, from = size, to, error = %e, "shrinking batch");
+                    self.remember_batch().await;
                     tokio::time::sleep(self.config().backoff(shrinks)).await;
                     shrinks += 1;
                 }

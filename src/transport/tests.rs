@@ -229,6 +229,32 @@ fn props_reply(req: &Request, limit: usize) -> Vec<Out> {
 }
 
 #[tokio::test]
+async fn a_learnt_batch_size_carries_over_to_the_next_run_through_the_store() {
+    let dev = fake(Box::new(|req, _| props_reply(req, 3))).await;
+    let store = Arc::new(MemoryIdStore::new());
+    let ids: Vec<PropId> = (1..=6).map(|p| PropId::new(2, p)).collect();
+    let first = MiioDevice::new(dev.addr, token(), fast(), Some(store.clone())).expect("device");
+    first.get_properties(&ids).await.expect("all read");
+    assert_eq!(first.batch_size(), 3);
+    assert_eq!(store.load_batch(&did_key(DID)), Some(3));
+    drop(first);
+    // A new run (a new device object) starts at the learnt size: no -9999.
+    let before = dev.requests().len();
+    let second =
+        MiioDevice::with_did(dev.addr, token(), DID, fast(), Some(store.clone())).expect("device");
+    second.get_properties(&ids).await.expect("all read");
+    let sizes: Vec<usize> = dev.requests()[before..]
+        .iter()
+        .map(|r| r.params.as_array().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(sizes, vec![3, 3]);
+    // Never above the configured size, whatever the store says.
+    store.store_batch(&did_key(DID), 50);
+    let third = MiioDevice::with_did(dev.addr, token(), DID, fast(), Some(store)).expect("device");
+    assert_eq!(third.batch_size(), fast().batch_size);
+}
+
+#[tokio::test]
 async fn batches_shrink_on_9999_and_the_size_is_remembered() {
     let dev = fake(Box::new(|req, _| props_reply(req, 3))).await;
     let d = MiioDevice::new(dev.addr, token(), fast(), None).expect("device");
