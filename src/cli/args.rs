@@ -40,6 +40,7 @@ pub struct Cli {
 
 /// Options shared by every command.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Device IP address.
     #[arg(long, env = "MIJIA_IP", global = true, value_name = "ADDRESS")]
