@@ -5,15 +5,15 @@
 //!
 //! - the **account host** at the root: password login with captcha and
 //!   two-factor verification, QR login with long polling, the STS, and the
-//!   silent refresh with a `passToken` cookie ([`account`]);
+//!   silent refresh with a `passToken` cookie (`account`);
 //! - the **API host** at `/{region}/app/…`, so a client's API base template
 //!   is `http://127.0.0.1:PORT/{region}/app`: RC4 and HMAC signed requests
 //!   verified with `mijia_proto::cloud`, device list, homes, MIoT
 //!   properties and actions and raw miIO calls run against the same
-//!   [`DeviceHandle`]s the UDP side serves ([`api`]);
+//!   [`DeviceHandle`]s the UDP side serves (`api`);
 //! - a **control API** at `/__fake/…` for tests: accounts, scripted login
 //!   outcomes, QR confirmation, token expiry, faults, the fake clock and the
-//!   request log ([`control`]); every operation is also a method of
+//!   request log (`control`); every operation is also a method of
 //!   [`FakeCloud`].
 //!
 //! Faults ([`CloudFaults`]): dropped connections, 5xx, rate limiting
