@@ -666,3 +666,320 @@ async fn the_example_scenes_check_out_against_the_example_fleet() {
             .all(|s| s.outcome == StepOutcome::Checked));
     }
 }
+
+// ------------------------------------------------------------ cloud route
+
+/// A home whose lamp is known to the fake cloud but registered at a
+/// loopback address where nothing listens, so only the cloud reaches it.
+struct CloudHome {
+    h: Harness,
+    cloud: fake_device::cloud::FakeCloud,
+}
+
+/// Per attempt 0.3 s, no retries: the dead address fails fast.
+const QUICK: [&str; 4] = ["--timeout", "0.3", "--retries", "0"];
+
+const CLOUD_USER: &str = "carol@example.com";
+const CLOUD_PASSWORD: &str = "open sesame";
+
+async fn cloud_home(net: u8) -> CloudHome {
+    use fake_device::cloud::{AccountConfig, DeviceCloudConfig, FakeCloud, FakeCloudConfig};
+
+    let lamp = with_initial(
+        device("lamp", LIGHT, net, 2),
+        &[("2.1", json!(false)), ("2.2", json!(10))],
+    );
+    let h = home(vec![lamp]).await;
+    let mut account = AccountConfig::new(CLOUD_USER, CLOUD_PASSWORD, 1_833_000_001);
+    account.region = Some("de".into());
+    let mut cfg = FakeCloudConfig {
+        accounts: vec![account],
+        ..FakeCloudConfig::default()
+    };
+    cfg.devices.insert(
+        "lamp".into(),
+        DeviceCloudConfig {
+            region: Some("de".into()),
+            ..DeviceCloudConfig::default()
+        },
+    );
+    let cloud = FakeCloud::start(cfg, h.fleet.handles().to_vec())
+        .await
+        .unwrap_or_else(|e| panic!("fake cloud: {e}"));
+    Registry::update(&Paths::at(h.home.path()), |r| {
+        let e = r.get_mut("lamp")?;
+        e.ip = common::ip(net, 250).into();
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("registry: {e}"));
+    CloudHome { h, cloud }
+}
+
+impl CloudHome {
+    fn command<S: AsRef<str>>(&self, args: &[S]) -> tokio::process::Command {
+        let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_mijia"));
+        c.args(args.iter().map(AsRef::as_ref))
+            .env("MIJIA_HOME", self.h.home.path())
+            .env("MIJIA_CLOUD_ACCOUNT_URL", self.cloud.base_url())
+            .env("MIJIA_CLOUD_API_URL", self.cloud.api_template())
+            .env_remove("MIJIA_CLOUD_STS_URL")
+            .env_remove("MIJIA_CLOUD_REGION")
+            .env_remove("MIJIA_CLOUD_USER")
+            .env_remove("MIJIA_CLOUD_PASSWORD")
+            .env_remove("MIJIA_IP")
+            .env_remove("MIJIA_TOKEN")
+            .env_remove("MIJIA_PORT")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        c
+    }
+
+    async fn run_with<S: AsRef<str>>(&self, args: &[S], stdin: Option<&str>) -> common::Run {
+        let mut child = self
+            .command(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run mijia: {e}"));
+        if let (Some(text), Some(mut input)) = (stdin, child.stdin.take()) {
+            use tokio::io::AsyncWriteExt as _;
+            let _ = input.write_all(text.as_bytes()).await;
+        }
+        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("mijia did not finish within 60 s"))
+            .unwrap_or_else(|e| panic!("mijia: {e}"));
+        common::Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `mijia args…` in the background.
+    fn spawn(&self, args: &[&str]) -> Background {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run mijia: {e}"));
+        let stdout = BufReader::new(child.stdout.take().unwrap_or_else(|| panic!("no stdout")));
+        let stderr = BufReader::new(child.stderr.take().unwrap_or_else(|| panic!("no stderr")));
+        Background {
+            child,
+            stderr,
+            stdout,
+        }
+    }
+
+    /// `mijia --timeout 0.3 --retries 0 args…`.
+    async fn run(&self, args: &[&str]) -> common::Run {
+        self.run_with(&[&QUICK[..], args].concat(), None).await
+    }
+
+    async fn login(&self) {
+        self.run_with(
+            &[
+                "cloud",
+                "login",
+                "--user",
+                CLOUD_USER,
+                "--password-stdin",
+                "--region",
+                "de",
+            ],
+            Some(&format!("{CLOUD_PASSWORD}\n")),
+        )
+        .await
+        .expect_code(0);
+    }
+
+    /// Device calls that reached the cloud's API so far.
+    fn api_calls(&self) -> usize {
+        self.cloud
+            .requests()
+            .iter()
+            .filter(|r| r.host == "api")
+            .count()
+    }
+
+    fn lamp(&self) -> fake_device::DeviceHandle {
+        self.h.dev("lamp")
+    }
+}
+
+const CLOUD_SCENES: &str = r#"
+[[scene]]
+name = "evening"
+[[scene.step]]
+name = "dim"
+set = { device = "lamp", values = { "light.brightness" = 30 } }
+[[scene.step]]
+action = { device = "lamp", name = "toggle" }
+[[scene.step]]
+wait = { device = "lamp", property = "light.on", op = "==", value = true, timeout = "10s" }
+[[scene.step]]
+guard = { device = "lamp", property = "light.brightness", op = "==", value = 30 }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scene_wait_and_watch_reach_the_lamp_through_the_cloud() {
+    let c = cloud_home(157).await;
+    write_scenes(&c.h, CLOUD_SCENES);
+    c.login().await;
+
+    // Every step goes through the cloud; the lamp changed.
+    let run = c.run(&["--json", "scene", "run", "evening"]).await;
+    run.expect_code(0);
+    let report = run.json();
+    assert_eq!(report["outcome"], json!("ok"), "{report:#}");
+    let steps = report["steps"].as_array().cloned().unwrap_or_default();
+    assert_eq!(steps.len(), 4, "{report:#}");
+    for s in &steps {
+        assert_eq!(s["outcome"], json!("ok"), "{s}");
+        assert_eq!(s["route"], json!("cloud"), "{s}");
+    }
+    // The first step went over to the cloud; the rest stayed there.
+    let why = steps[0]["local_error"].as_str().unwrap_or_default();
+    assert!(why.contains("no reply to hello"), "{report:#}");
+    assert!(steps[1].get("local_error").is_none(), "{report:#}");
+    assert!(
+        run.stderr
+            .contains("lamp: via cloud (de): the local route failed: no reply to hello"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(c.lamp().value(2, 2), Some(json!(30)));
+    assert_eq!(c.lamp().value(2, 1), Some(json!(true)), "toggled once");
+    assert!(c.api_calls() >= 4, "the cloud carried the steps");
+
+    // wait reads through the cloud too.
+    c.lamp()
+        .set_value(2, 2, json!(64))
+        .unwrap_or_else(|e| panic!("lamp: {e}"));
+    let run = c
+        .run(&[
+            "wait",
+            "lamp",
+            "light.brightness",
+            ">=",
+            "60",
+            "--timeout",
+            "10",
+        ])
+        .await;
+    run.expect_code(0);
+    assert_eq!(
+        run.stdout.trim(),
+        "lamp light.brightness = 64 %",
+        "{run:#?}"
+    );
+    assert!(run.stderr.contains("via cloud (de)"), "{}", run.stderr);
+    let run = c
+        .run(&[
+            "--json",
+            "wait",
+            "lamp",
+            "light.on",
+            "==",
+            "on",
+            "--timeout",
+            "10",
+        ])
+        .await;
+    run.expect_code(0);
+    assert_eq!(run.json()["route"], json!("cloud"), "{}", run.stdout);
+    assert_eq!(run.json()["value"], json!(true), "{}", run.stdout);
+
+    // watch polls through the cloud (no push there).
+    let mut args: Vec<&str> = QUICK.to_vec();
+    args.extend([
+        "watch",
+        "lamp",
+        "light.brightness",
+        "--interval",
+        "200ms",
+        "--count",
+        "1",
+    ]);
+    let mut w = c.spawn(&args);
+    let seen = w
+        .stderr_until("watching lamp", Duration::from_secs(20))
+        .await;
+    assert!(seen.contains("via cloud (de)"), "{seen}");
+    assert!(!seen.contains("push"), "{seen}");
+    c.lamp()
+        .set_value(2, 2, json!(88))
+        .unwrap_or_else(|e| panic!("lamp: {e}"));
+    let (code, out, err) = w.finish(Duration::from_secs(20)).await;
+    assert_eq!(code, 0, "{out}\n{err}");
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1, "{out}");
+    assert_eq!(lines[0]["new"], json!(88), "{out}");
+    assert_eq!(lines[0]["source"], json!("poll"), "{out}");
+    assert_eq!(lines[0]["route"], json!("cloud"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenes_keep_to_the_lan_without_a_session_or_with_via_local() {
+    let c = cloud_home(158).await;
+    write_scenes(&c.h, CLOUD_SCENES);
+
+    // No session: the local error stands, with the way to enable the cloud.
+    let run = c.run(&["scene", "run", "evening"]).await;
+    run.expect_code(4);
+    assert!(run.stderr.contains("no reply to hello"), "{}", run.stderr);
+    assert!(run.stderr.contains("mijia cloud login"), "{}", run.stderr);
+    assert!(!run.stderr.contains("via cloud"), "{}", run.stderr);
+    assert_eq!(c.api_calls(), 0, "no session, no cloud traffic");
+
+    c.login().await;
+    let before = c.api_calls();
+    // --via local never tries the cloud.
+    let run = c
+        .run(&["--via", "local", "--json", "scene", "run", "evening"])
+        .await;
+    run.expect_code(4);
+    let report = run.json();
+    assert_eq!(report["outcome"], json!("failed"), "{report:#}");
+    assert_eq!(
+        report["steps"][0]["class"],
+        json!("unreachable"),
+        "{report:#}"
+    );
+    assert!(report["steps"][0].get("route").is_none(), "{report:#}");
+    assert!(!run.stderr.contains("via cloud"), "{}", run.stderr);
+    // A dry run sends nothing, whatever the route.
+    for via in ["auto", "cloud"] {
+        let run = c
+            .run(&["--via", via, "scene", "run", "evening", "--dry-run"])
+            .await;
+        run.expect_code(0);
+    }
+    assert_eq!(c.api_calls(), before, "the cloud was not asked");
+    assert_eq!(c.lamp().value(2, 2), Some(json!(10)), "nothing changed");
+    assert_eq!(c.lamp().value(2, 1), Some(json!(false)), "nothing changed");
+
+    // --via cloud goes straight there.
+    let run = c
+        .run(&["--via", "cloud", "--json", "scene", "run", "evening"])
+        .await;
+    run.expect_code(0);
+    assert_eq!(
+        run.json()["steps"][0]["route"],
+        json!("cloud"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.json()["steps"][0].get("local_error").is_none(),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(c.lamp().value(2, 2), Some(json!(30)));
+}

@@ -35,8 +35,8 @@
 //! no hello was answered, so it never reaches the device twice). Every
 //! decision above is taken before any IO, whichever route follows; results
 //! name the route (`"route": "local" | "cloud"`), and so does the audit
-//! line. `run_scene` steps use the automation runner, which keeps to the
-//! local network.
+//! line. `run_scene` steps use the automation runner with the same `via`
+//! and the same rules (steps that used the cloud carry `"route": "cloud"`).
 //!
 //! Nothing in the arguments counts as consent. Every call, refused or not,
 //! is written to the audit log. This module has no MCP types.
@@ -61,7 +61,7 @@ use super::scenes as agent_scenes;
 use super::tier::{self, Capability, Tier};
 use super::tools::{self, ToolDef, WritePlan};
 use crate::automation::scenes::{self as automation_scenes, Scene, SceneOutcome, SceneReport};
-use crate::automation::Context;
+use crate::automation::{Context, HintReader};
 use crate::cloud::fallback::{self, NoFallback};
 use crate::cloud::{Route, Via};
 use crate::home::{
@@ -1521,7 +1521,10 @@ impl Gate {
         rec.tier = Some(tier.to_string());
         let dry_run = a.dry_run.unwrap_or(false);
         let ctx = Context::new(registry, Arc::clone(&self.catalog), self.config.clone())
-            .with_ids(self.ids.clone());
+            .with_ids(self.ids.clone())
+            .with_home(self.paths.clone())
+            .with_via(self.via)
+            .with_hints_for(HintReader::Assistant);
         // Check every step against the specs first: no IO, and nobody is
         // asked about a scene that cannot run.
         let check = automation_scenes::run_scene(scene, &ctx, true).await;

@@ -20,6 +20,12 @@
 //!   the user's confirmation on every run.
 //! - **Dry run.** `dry_run: true` checks every step against the specs and
 //!   sends nothing; it needs sharing and caps but no consent.
+//! - **Route.** Steps reach their devices the way the server's typed
+//!   tools do (`mijia --via local|cloud|auto mcp`): the local network
+//!   first, the Xiaomi cloud when a device does not answer there and a
+//!   session exists (an action only when no hello was answered). Every
+//!   decision above is taken before any IO, whichever route follows; a
+//!   step that used the cloud carries `"route": "cloud"`.
 //!
 //! The scenes file is re-read on every call, like the policy.
 
@@ -573,5 +579,43 @@ set = { device = "lamp", values = { "light.brightness" = 400 } }
                 Decision::Invalid,
             ]
         );
+    }
+
+    /// Always says yes.
+    struct Yes;
+
+    impl Asker for Yes {
+        fn ask<'a>(&'a self, _message: &'a str, _t: Duration) -> BoxFuture<'a, Answer> {
+            Box::pin(async move { Answer::Accept { confirm: true } })
+        }
+    }
+
+    #[tokio::test]
+    async fn scenes_follow_the_gates_route() {
+        let home = home();
+        let args = json!({"scene": "evening", "dry_run": null, "approval_id": null});
+        // --via cloud and no session: the step fails before anything is
+        // sent, saying so.
+        let g = gate(&home).with_via(crate::cloud::Via::Cloud);
+        let (err, text, s) = run(&g, args.clone(), Channel::Ask(&Yes)).await;
+        assert!(err, "{text}");
+        assert_eq!(s["steps"][0]["outcome"], json!("failed"), "{s}");
+        let detail = s["steps"][0]["detail"].as_str().unwrap_or_default();
+        assert!(detail.contains("not logged in"), "{detail}");
+        // auto: the LAN does not answer and there is no session: the local
+        // error, with what the user could do, worded for the assistant.
+        let g = gate(&home);
+        let (err, text, s) = run(&g, args, Channel::Ask(&Yes)).await;
+        assert!(err, "{text}");
+        let detail = s["steps"][0]["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains("did not answer") || detail.contains("no reply"),
+            "{detail}"
+        );
+        assert!(
+            detail.contains("If the user runs `mijia cloud login`"),
+            "{detail}"
+        );
+        assert!(s["steps"][0].get("route").is_none(), "{s}");
     }
 }

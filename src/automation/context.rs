@@ -1,16 +1,20 @@
 //! What automation needs from the home: the registry (device names), the
-//! model catalog (specs), transport settings and request-id persistence.
+//! model catalog (specs), transport settings, request-id persistence and
+//! the route to devices ([`RouteSettings`]: `--via` and the home whose
+//! cloud session the cloud route uses).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mijia_proto::miio::Token;
 
+use crate::cloud::Via;
 use crate::home::{
     load_spec_store, Device, DeviceOpError, DeviceTarget, ModelCatalog, Paths, Registry,
 };
 use crate::transport::{ClientConfig, IdStore};
 
+use super::route::{HintReader, RouteSettings, RoutedDevice};
 use super::AutomationError;
 
 /// Devices by name and how to reach them. Cheap to clone.
@@ -20,6 +24,7 @@ pub struct Context {
     catalog: Arc<ModelCatalog>,
     config: ClientConfig,
     ids: Option<Arc<dyn IdStore>>,
+    route: RouteSettings,
 }
 
 impl std::fmt::Debug for Context {
@@ -28,6 +33,8 @@ impl std::fmt::Debug for Context {
             .field("devices", &self.registry.len())
             .field("config", &self.config)
             .field("ids", &self.ids.is_some())
+            .field("via", &self.route.via)
+            .field("home", &self.route.paths.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -35,12 +42,16 @@ impl std::fmt::Debug for Context {
 impl Context {
     /// A context over a registry and a catalog. Request ids start at a
     /// random point unless [`with_ids`](Self::with_ids) gives a store.
+    /// Devices are reached on the local route only until
+    /// [`with_home`](Self::with_home) names a home whose cloud session
+    /// the `auto` fallback (or [`with_via`](Self::with_via)) can use.
     pub fn new(registry: Registry, catalog: Arc<ModelCatalog>, config: ClientConfig) -> Self {
         Context {
             registry: Arc::new(registry),
             catalog,
             config,
             ids: None,
+            route: RouteSettings::default(),
         }
     }
 
@@ -52,11 +63,34 @@ impl Context {
         for w in warnings {
             tracing::warn!("{w}");
         }
-        Ok(Context::new(
-            registry,
-            Arc::new(ModelCatalog::new(store)),
-            config,
-        ))
+        Ok(
+            Context::new(registry, Arc::new(ModelCatalog::new(store)), config)
+                .with_home(paths.clone()),
+        )
+    }
+
+    /// Use the cloud session of the home at `paths` for the cloud route.
+    pub fn with_home(mut self, paths: Paths) -> Self {
+        self.route.paths = Some(paths);
+        self
+    }
+
+    /// Reach devices over `via` (default [`Via::Auto`]; see
+    /// [`super::route`]).
+    pub fn with_via(mut self, via: Via) -> Self {
+        self.route.via = via;
+        self
+    }
+
+    /// Word hints for `reader` (default: a person at the command line).
+    pub fn with_hints_for(mut self, reader: HintReader) -> Self {
+        self.route.reader = reader;
+        self
+    }
+
+    /// How devices are reached.
+    pub fn route_settings(&self) -> &RouteSettings {
+        &self.route
     }
 
     /// Persist request ids through `ids`.
@@ -92,15 +126,29 @@ impl Context {
         Ok(Resolved {
             target: DeviceTarget::from_entry(entry, &self.catalog),
             token: entry.token,
+            cloud_did: None,
         })
     }
 
-    /// Opens a device (a socket; nothing is sent yet).
+    /// Opens a device on the local route only (a socket; nothing is sent
+    /// yet).
     pub fn connect(&self, device: &Resolved) -> Result<Device, DeviceOpError> {
         device
             .target
             .clone()
             .connect(self.config.clone(), self.ids.clone())
+    }
+
+    /// Opens a device on the route the settings choose (a socket for the
+    /// local route; nothing is sent yet).
+    pub fn open(&self, device: &Resolved) -> Result<RoutedDevice, DeviceOpError> {
+        RoutedDevice::open(
+            device.target.clone(),
+            device.cloud_did.clone(),
+            self.config.clone(),
+            self.ids.clone(),
+            self.route.clone(),
+        )
     }
 }
 
@@ -111,6 +159,7 @@ pub struct Resolved {
     /// Name, address and model profile.
     pub target: DeviceTarget,
     token: Token,
+    cloud_did: Option<String>,
 }
 
 impl std::fmt::Debug for Resolved {
@@ -130,7 +179,23 @@ impl Resolved {
         Resolved {
             target: DeviceTarget::ad_hoc(addr, token, model, catalog),
             token,
+            cloud_did: None,
         }
+    }
+
+    /// Use `did` on the cloud route (default: the registry's).
+    pub fn with_cloud_did(mut self, did: Option<String>) -> Self {
+        if did.is_some() {
+            self.cloud_did = did;
+        }
+        self
+    }
+
+    /// The device id the cloud route uses, when known.
+    pub fn cloud_did(&self) -> Option<String> {
+        self.cloud_did
+            .clone()
+            .or_else(|| self.target.did.map(|d| d.to_string()))
     }
 
     /// The device's name.

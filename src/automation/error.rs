@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::cloud::CloudError;
 use crate::home::{DeviceOpError, HomeError};
 
 use super::time::format_duration;
@@ -34,6 +35,7 @@ impl FailureClass {
             FailureClass::Unreachable
         } else if matches!(e, DeviceOpError::Miio(m) if m.device_error().is_some())
             || matches!(e, DeviceOpError::NoModel | DeviceOpError::Reply(_))
+            || matches!(e, DeviceOpError::Cloud(c) if matches!(**c, CloudError::Api { .. }))
         {
             FailureClass::Device
         } else {
@@ -53,12 +55,15 @@ pub enum AutomationError {
     Home(#[from] HomeError),
     /// A device operation failed (a name or value the model does not
     /// accept, or the device did not answer).
-    #[error("{device}: {source}")]
+    #[error("{device}: {source}{}", .note.as_deref().map(|n| format!("; {n}")).unwrap_or_default())]
     Device {
         /// The device's name.
         device: String,
         /// What went wrong.
         source: Box<DeviceOpError>,
+        /// The local failure that led to the cloud, or what would enable
+        /// the cloud fallback (see [`super::RouteFailure::note`]).
+        note: Option<String>,
     },
     /// A scene file that cannot be used; the detail names the scene, the
     /// step and the field.
@@ -154,6 +159,17 @@ impl AutomationError {
         AutomationError::Device {
             device: device.to_string(),
             source: Box::new(source),
+            note: None,
+        }
+    }
+
+    /// A device error for `device` from a routed call, with its note.
+    pub fn routed(device: &str, failure: super::RouteFailure) -> Self {
+        let note = failure.note();
+        AutomationError::Device {
+            device: device.to_string(),
+            source: Box::new(failure.error),
+            note,
         }
     }
 }

@@ -14,16 +14,22 @@
 //!   for the agent layer are [`scenes::SceneFile::load`],
 //!   [`scenes::Scene::devices`], [`scenes::Scene::operations`] and
 //!   [`scenes::run_scene`].
-//! - [`context`]: devices by registry name, the model catalog and
-//!   transport settings.
+//! - [`context`]: devices by registry name, the model catalog,
+//!   transport settings and the route (`--via`).
+//! - [`route`]: [`RoutedDevice`], one device reached by the `--via`
+//!   rules that the CLI and the MCP gate follow
+//!   ([`crate::cloud::fallback`]): local first, the Xiaomi cloud when the
+//!   device does not answer and a session exists.
 //!
 //! This layer prints nothing (the CLI renders [`watch::Change`]s and
 //! [`scenes::SceneReport`]s) and never bypasses the facade's name and value
-//! checks. Push uses [`crate::transport::push`].
+//! checks. Push uses [`crate::transport::push`] and stays on the local
+//! network; a device reached through the cloud is polled.
 
 pub mod condition;
 pub mod context;
 mod error;
+pub mod route;
 pub mod scenes;
 pub mod time;
 pub mod wait;
@@ -32,6 +38,7 @@ pub mod watch;
 pub use condition::{CompareOp, Condition};
 pub use context::{Context, Resolved};
 pub use error::{AutomationError, FailureClass};
+pub use route::{HintReader, RouteFailure, RouteSettings, Routed, RoutedDevice};
 pub use scenes::{run_scene, Scene, SceneFile, SceneReport};
 pub use wait::{wait_until, Met};
 pub use watch::{Change, ChangeSource, Watch, WatchOptions};

@@ -1,5 +1,6 @@
 //! Waiting until a property meets a [`Condition`], on top of a [`Watch`]
-//! (polling plus push where the device supports it).
+//! (polling plus push where the device supports it; polling through the
+//! Xiaomi cloud for a device reached there, see [`RoutedDevice`]).
 
 use std::time::Duration;
 
@@ -8,9 +9,10 @@ use tokio::time::Instant;
 
 use super::condition::Condition;
 use super::context::Resolved;
+use super::route::RoutedDevice;
 use super::watch::{Watch, WatchOptions};
 use super::AutomationError;
-use crate::home::Device;
+use crate::cloud::Route;
 
 /// The value that met the condition.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +25,11 @@ pub struct Met {
     pub display: String,
     /// How long it took.
     pub elapsed: Duration,
+    /// The route the device was read on at the end.
+    pub route: Route,
+    /// When the device went over to the cloud: the local failure that
+    /// made it.
+    pub local_error: Option<String>,
 }
 
 /// Reads the property now and then on every change until `condition`
@@ -34,7 +41,7 @@ pub struct Met {
 /// failed reads are retried.
 pub async fn wait_until(
     resolved: &Resolved,
-    device: Device,
+    device: RoutedDevice,
     condition: &Condition,
     timeout: Duration,
     opts: WatchOptions,
@@ -52,20 +59,24 @@ pub async fn wait_until(
         Ok(started) => started?,
         Err(_) => return Err(not_met(None)),
     };
-    let met = |value: &Value, display: Option<&str>| Met {
+    let met = |value: &Value, watch: &Watch| Met {
         property: name.clone(),
         value: value.clone(),
-        display: display.map_or_else(|| value.to_string(), str::to_string),
+        display: watch
+            .display_of(&name)
+            .map_or_else(|| value.to_string(), str::to_string),
         elapsed: started.elapsed(),
+        route: watch.route(),
+        local_error: watch.local_error().map(str::to_string),
     };
     let mut result = None;
     if let Some(v) = watch.value_of(&name).filter(|v| condition.holds(v)) {
-        result = Some(met(v, watch.display_of(&name)));
+        result = Some(met(v, &watch));
     }
     while result.is_none() {
         match tokio::time::timeout_at(deadline, watch.next()).await {
             Ok(change) if change.property == name && condition.holds(&change.new) => {
-                result = Some(met(&change.new, watch.display_of(&name)));
+                result = Some(met(&change.new, &watch));
             }
             Ok(_) => {}
             Err(_) => break,

@@ -16,6 +16,12 @@
 //! a push and a poll reporting the same new value give one change. A poll
 //! that fails is logged (once until the device answers again) and retried
 //! at the next interval; only the initial read must succeed.
+//!
+//! Reads follow the route rules of [`RoutedDevice`] (`--via`): a device
+//! that does not answer on the local network is polled through the Xiaomi
+//! cloud when a session exists, from then on. Push is local only: it is
+//! not started for a device reached through the cloud, and stops when a
+//! device goes over to the cloud.
 
 use std::collections::VecDeque;
 use std::time::{Duration, SystemTime};
@@ -25,11 +31,13 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch as signal};
 use tokio::time::Instant;
 
+use crate::cloud::Route;
 use crate::home::device::ResolvedProp;
-use crate::home::{Device, ModelProfile, PropReading};
+use crate::home::{ModelProfile, PropReading};
 use crate::transport::{ClientConfig, MiioError, PushEvent, PushSubscription};
 
 use super::context::Resolved;
+use super::route::{serialize_cloud_route, RouteFailure, Routed, RoutedDevice};
 use super::time::rfc3339;
 use super::AutomationError;
 
@@ -74,7 +82,8 @@ pub enum ChangeSource {
 /// One changed value. Serialized as one JSON line by `mijia watch`:
 /// `{"time", "device", "property", "siid", "piid", "old", "new", "source"}`
 /// (`siid`/`piid` are left out for legacy properties; `old` is `null`
-/// when nothing was known before).
+/// when nothing was known before), plus `"route": "cloud"` for a value
+/// read through the Xiaomi cloud.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Change {
     /// When it was seen: RFC 3339, UTC, milliseconds.
@@ -95,6 +104,13 @@ pub struct Change {
     pub new: Value,
     /// How it was seen.
     pub source: ChangeSource,
+    /// The cloud route, when the value was read through the cloud (`None`
+    /// on the local network).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_cloud_route"
+    )]
+    pub route: Option<Route>,
 }
 
 enum PushMsg {
@@ -104,7 +120,8 @@ enum PushMsg {
 
 /// A running watch on one device. See the module docs.
 pub struct Watch {
-    device: Device,
+    device: RoutedDevice,
+    local_error: Option<String>,
     props: Vec<ResolvedProp>,
     names: Vec<String>,
     last: Vec<Option<Value>>,
@@ -131,14 +148,15 @@ impl std::fmt::Debug for Watch {
 }
 
 impl Watch {
-    /// Opens `device`, reads `names` (every readable property when empty)
-    /// and starts the push subscription when asked. Names are resolved
-    /// before anything is sent. The initial values are returned as
-    /// changes with [`ChangeSource::Initial`] and no `old` value
-    /// (properties that could not be read are left out).
+    /// Reads `names` of `device` (every readable property when empty)
+    /// and starts the push subscription when asked (and the device is on
+    /// the local route). Names are resolved before anything is sent. The
+    /// initial values are returned as changes with
+    /// [`ChangeSource::Initial`] and no `old` value (properties that could
+    /// not be read are left out).
     pub async fn start(
         resolved: &Resolved,
-        device: Device,
+        device: RoutedDevice,
         names: &[String],
         opts: WatchOptions,
     ) -> Result<(Watch, Vec<Change>), AutomationError> {
@@ -159,6 +177,7 @@ impl Watch {
         opts.safety_interval = opts.safety_interval.max(opts.interval);
         let mut w = Watch {
             device,
+            local_error: None,
             props,
             names: prop_names,
             last: vec![None; n],
@@ -176,10 +195,11 @@ impl Watch {
         let readings = w
             .read()
             .await
-            .map_err(|e| AutomationError::device(&name, e))?;
-        w.absorb(&readings, ChangeSource::Initial);
+            .map_err(|e| AutomationError::routed(&name, e))?;
+        w.local_error = readings.local_error.clone();
+        w.absorb(&readings.value, readings.route, ChangeSource::Initial);
         let initial: Vec<Change> = w.pending.drain(..).collect();
-        if w.opts.push && any_notify {
+        if w.opts.push && any_notify && w.device.local_in_use() {
             w.start_push(resolved);
         }
         w.next_poll = Instant::now() + w.opts.interval;
@@ -219,8 +239,19 @@ impl Watch {
     }
 
     /// The device.
-    pub fn device(&self) -> &Device {
+    pub fn device(&self) -> &RoutedDevice {
         &self.device
+    }
+
+    /// The route reads take now.
+    pub fn route(&self) -> Route {
+        self.device.route()
+    }
+
+    /// When the device went over to the cloud: the local failure that
+    /// made it.
+    pub fn local_error(&self) -> Option<&str> {
+        self.local_error.as_deref()
     }
 
     /// Waits for the next change. Never fails: failed polls are logged
@@ -273,7 +304,7 @@ impl Watch {
         }
     }
 
-    async fn read(&self) -> Result<Vec<PropReading>, crate::home::DeviceOpError> {
+    async fn read(&self) -> Result<Routed<Vec<PropReading>>, RouteFailure> {
         let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
         self.device.get(&names).await
     }
@@ -281,11 +312,21 @@ impl Watch {
     async fn poll(&mut self) {
         match self.read().await {
             Ok(readings) => {
+                if let Some(why) = &readings.local_error {
+                    tracing::warn!(
+                        "{}: the local route failed: {why}; polling via {} from now on",
+                        self.device.name(),
+                        readings.route
+                    );
+                    self.local_error = Some(why.clone());
+                    self.failing = false;
+                    self.stop_push();
+                }
                 if self.failing {
                     tracing::warn!("{} answers again", self.device.name());
                     self.failing = false;
                 }
-                self.absorb(&readings, ChangeSource::Poll);
+                self.absorb(&readings.value, readings.route, ChangeSource::Poll);
             }
             Err(e) => {
                 if !self.failing {
@@ -306,13 +347,13 @@ impl Watch {
             };
     }
 
-    fn absorb(&mut self, readings: &[PropReading], source: ChangeSource) {
+    fn absorb(&mut self, readings: &[PropReading], route: Route, source: ChangeSource) {
         for r in readings {
             let Some(value) = &r.value else { continue };
             let Some(i) = self.props.iter().position(|p| p.addr() == r.addr) else {
                 continue;
             };
-            self.record(i, value.clone(), Some(r.display.clone()), source);
+            self.record(i, value.clone(), Some(r.display.clone()), route, source);
         }
     }
 
@@ -339,11 +380,18 @@ impl Watch {
                 ),
                 None => (item.value.clone(), None),
             };
-            self.record(i, value, display, ChangeSource::Push);
+            self.record(i, value, display, Route::Local, ChangeSource::Push);
         }
     }
 
-    fn record(&mut self, i: usize, value: Value, display: Option<String>, source: ChangeSource) {
+    fn record(
+        &mut self,
+        i: usize,
+        value: Value,
+        display: Option<String>,
+        route: Route,
+        source: ChangeSource,
+    ) {
         let (Some(slot), Some(prop)) = (self.last.get_mut(i), self.props.get(i)) else {
             return;
         };
@@ -367,6 +415,7 @@ impl Watch {
             old,
             new: value,
             source,
+            route: Some(route).filter(Route::is_cloud),
         });
     }
 
@@ -375,10 +424,21 @@ impl Watch {
         let (stop_tx, stop_rx) = signal::channel(false);
         let addr = self.device.target().addr;
         let token = *resolved.token();
-        let config = self.device.miio().config().clone();
+        let config = self.device.config().clone();
         self.push_task = Some(tokio::spawn(push_task(addr, token, config, tx, stop_rx)));
         self.push_rx = Some(rx);
         self.push_stop = Some(stop_tx);
+    }
+
+    /// Stops the push task without waiting for it (it unsubscribes on its
+    /// own, best effort); polling carries on alone.
+    fn stop_push(&mut self) {
+        if let Some(stop) = self.push_stop.take() {
+            let _ = stop.send(true);
+        }
+        self.push_task = None;
+        self.push_rx = None;
+        self.set_push_active(false);
     }
 }
 

@@ -17,6 +17,19 @@
 //! wait keep their request ids to themselves (a random start), so a
 //! long-running watch never reuses an id that another `mijia` process
 //! takes from the home's id file at the same time.
+//!
+//! # Routes
+//!
+//! `--via local|cloud|auto` applies as for the other device commands
+//! (see [`super::exec`]; the rules are [`crate::cloud::fallback`]'s):
+//! with `auto`, a device that does not answer on the local network is
+//! reached through the Xiaomi cloud when a session exists and its did is
+//! known — scene steps (an action only when no hello was answered), the
+//! reads of `wait` and the polls of `watch`, which stay on the cloud from
+//! then on. Push (`miIO.sub`) is local only: through the cloud, `watch`
+//! and `wait` poll. Results that used the cloud say so: `"route":
+//! "cloud"` in JSON (scene steps, watch lines, the wait result) and a
+//! `via cloud (REGION)` line on stderr.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -28,11 +41,14 @@ use serde_json::json;
 
 use super::args::{Cli, Command, GlobalArgs};
 use super::ids::HomeIdStore;
+use super::output;
 use crate::automation::scenes::{self, RunOptions, Scene, SceneFile, StepReport};
 use crate::automation::time::{format_duration, parse_duration, seconds};
 use crate::automation::{
-    wait_until, AutomationError, Condition, Context, Resolved, Watch, WatchOptions,
+    wait_until, AutomationError, Condition, Context, HintReader, Resolved, RouteFailure,
+    RouteSettings, RoutedDevice, Watch, WatchOptions,
 };
+use crate::cloud::{CloudError, SessionStore, Via};
 use crate::home::{load_spec_store, ModelCatalog, Paths, Registry};
 use crate::transport::{ClientConfig, IdStore};
 use crate::Error;
@@ -185,6 +201,8 @@ pub enum AutomationPlan {
         initial: bool,
         /// Transport settings.
         config: ClientConfig,
+        /// The route.
+        route: RouteArg,
     },
     /// `wait`.
     Wait {
@@ -202,6 +220,8 @@ pub enum AutomationPlan {
         opts: WatchOptions,
         /// Transport settings.
         config: ClientConfig,
+        /// The route.
+        route: RouteArg,
         /// JSON output.
         json: bool,
     },
@@ -231,6 +251,8 @@ pub enum AutomationPlan {
         opts: RunOptions,
         /// Transport settings.
         config: ClientConfig,
+        /// The route (`--via`).
+        via: Via,
         /// JSON output.
         json: bool,
     },
@@ -239,6 +261,27 @@ pub enum AutomationPlan {
 /// The device of a watch or wait (opaque; from the command line).
 #[derive(Debug, Clone)]
 pub struct WhoArg(Who);
+
+/// The route of a watch or wait: `--via`, and `--did` for the cloud.
+#[derive(Debug, Clone)]
+pub struct RouteArg {
+    via: Via,
+    did: Option<String>,
+}
+
+impl RouteArg {
+    fn from_global(g: &GlobalArgs) -> Self {
+        RouteArg {
+            via: g.via,
+            did: g
+                .did
+                .as_deref()
+                .map(str::trim)
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned),
+        }
+    }
+}
 
 /// Validates `watch`, `wait` and `scene` command lines.
 pub fn plan(cli: &Cli) -> Result<AutomationPlan, Error> {
@@ -269,6 +312,7 @@ pub fn plan(cli: &Cli) -> Result<AutomationPlan, Error> {
                 duration,
                 initial: a.initial,
                 config: client_config(g, None)?,
+                route: RouteArg::from_global(g),
             })
         }
         Command::Wait(a) => {
@@ -299,6 +343,7 @@ pub fn plan(cli: &Cli) -> Result<AutomationPlan, Error> {
                     ..WatchOptions::default()
                 },
                 config: client_config(g, Some(timeout))?,
+                route: RouteArg::from_global(g),
                 json: g.json,
             })
         }
@@ -331,6 +376,7 @@ pub fn plan(cli: &Cli) -> Result<AutomationPlan, Error> {
                         keep_going: *keep_going,
                     },
                     config: client_config(g, None)?,
+                    via: g.via,
                     json: g.json,
                 }
             }
@@ -426,10 +472,16 @@ fn catalog(paths: Option<&Paths>) -> Arc<ModelCatalog> {
     Arc::new(ModelCatalog::new(store))
 }
 
-/// Resolves the device; asks a device without a known model for it
-/// (`miIO.info`), since names need the model's spec.
-async fn resolve(who: &WhoArg, config: &ClientConfig) -> Result<Resolved, Error> {
-    let (mut resolved, catalog) = match &who.0 {
+/// Resolves the device and opens it on the route asked for; asks a
+/// device without a known model for it (`miIO.info`, on that route),
+/// since names need the model's spec. Returns the local failure that sent
+/// the model question to the cloud, if it went there.
+async fn open(
+    who: &WhoArg,
+    config: &ClientConfig,
+    route: &RouteArg,
+) -> Result<(Resolved, RoutedDevice, Option<String>), Error> {
+    let (mut resolved, catalog, paths) = match &who.0 {
         Who::Named(name) => {
             let paths = paths()?;
             let catalog = catalog(Some(&paths));
@@ -438,26 +490,70 @@ async fn resolve(who: &WhoArg, config: &ClientConfig) -> Result<Resolved, Error>
                 Arc::clone(&catalog),
                 config.clone(),
             );
-            (ctx.resolve(name)?, catalog)
+            let resolved = ctx.resolve(name)?.with_cloud_did(route.did.clone());
+            (resolved, catalog, Some(paths))
         }
         Who::Address { addr, token, model } => {
-            let catalog = catalog(Paths::from_env().ok().as_ref());
-            (
-                Resolved::ad_hoc(*addr, *token, model.as_deref(), &catalog),
-                catalog,
-            )
+            let paths = Paths::from_env().ok();
+            let catalog = catalog(paths.as_ref());
+            // The cloud's did: --did, else the registry entry at this
+            // address (a registry that cannot be read only loses the
+            // cloud route).
+            let did = match (&route.did, route.via, &paths) {
+                (Some(d), _, _) => Some(d.clone()),
+                (None, Via::Local, _) | (None, _, None) => None,
+                (None, _, Some(p)) => Registry::load(p)
+                    .ok()
+                    .and_then(|r| r.find_by_ip(addr.ip()).and_then(|e| e.did))
+                    .map(|d| d.to_string()),
+            };
+            let resolved =
+                Resolved::ad_hoc(*addr, *token, model.as_deref(), &catalog).with_cloud_did(did);
+            (resolved, catalog, paths)
         }
     };
+    let settings = RouteSettings {
+        via: route.via,
+        paths,
+        reader: HintReader::User,
+    };
+    let mut device = RoutedDevice::open(
+        resolved.target.clone(),
+        resolved.cloud_did(),
+        config.clone(),
+        None,
+        settings,
+    )?;
+    let mut local_error = None;
     if resolved.target.profile.model.is_none() {
-        let probe = resolved.target.clone().connect(config.clone(), None)?;
-        let found = probe.detect_model().await?;
-        drop(probe);
+        let found = device.detect_model().await.map_err(route_error)?;
+        local_error = found.local_error;
+        let found = found.value;
         resolved.target.profile = catalog.profile(Some(&found.model));
         if resolved.target.did.is_none() {
             resolved.target.did = found.did;
         }
+        device = device.with_target(resolved.target.clone(), None)?;
     }
-    Ok(resolved)
+    Ok((resolved, device, local_error))
+}
+
+/// A failed call before the watch or wait starts, as the other device
+/// commands report it: the error, then what else to know.
+fn route_error(f: RouteFailure) -> Error {
+    let note = f.note();
+    let e = Error::from(f.error);
+    match note {
+        Some(n) => e.with_hint(n),
+        None => e,
+    }
+}
+
+/// The `via cloud (REGION)` line on stderr, when the cloud was used.
+fn route_note(route: crate::cloud::Route, local_error: Option<&str>) {
+    if let Some(note) = output::route_note(route, local_error) {
+        eprintln!("{note}");
+    }
 }
 
 /// Runs a validated automation command.
@@ -471,7 +567,15 @@ pub async fn execute(plan: AutomationPlan) -> Result<(), Error> {
             duration,
             initial,
             config,
-        } => watch(&who, &names, opts, count, duration, initial, config).await,
+            route,
+        } => {
+            let watch_opts = WatchRun {
+                count,
+                duration,
+                initial,
+            };
+            watch(&who, &names, opts, watch_opts, config, &route).await
+        }
         AutomationPlan::Wait {
             who,
             property,
@@ -480,23 +584,30 @@ pub async fn execute(plan: AutomationPlan) -> Result<(), Error> {
             timeout,
             opts,
             config,
+            route,
             json,
         } => {
-            let resolved = resolve(&who, &config).await?;
+            let (resolved, device, detect_error) = open(&who, &config, &route).await?;
             let condition = Condition::new(&resolved.target.profile, &property, op, &value)
                 .map_err(|e| AutomationError::device(resolved.name(), e))?;
-            let device = resolved.target.clone().connect(config, None)?;
             let met = wait_until(&resolved, device, &condition, timeout, opts).await?;
+            route_note(
+                met.route,
+                met.local_error.as_deref().or(detect_error.as_deref()),
+            );
             let text = if json {
-                json!({
+                let mut doc = json!({
                     "device": resolved.name(),
                     "property": met.property,
                     "condition": condition.describe(),
                     "value": met.value,
                     "display": met.display,
                     "elapsed_ms": u64::try_from(met.elapsed.as_millis()).unwrap_or(u64::MAX),
-                })
-                .to_string()
+                });
+                if met.route.is_cloud() {
+                    doc["route"] = json!(met.route.kind());
+                }
+                doc.to_string()
             } else {
                 format!("{} {} = {}", resolved.name(), met.property, met.display)
             };
@@ -520,8 +631,9 @@ pub async fn execute(plan: AutomationPlan) -> Result<(), Error> {
             file,
             opts,
             config,
+            via,
             json,
-        } => scene_run(&name, file.as_deref(), opts, config, json).await,
+        } => scene_run(&name, file.as_deref(), opts, config, via, json).await,
     }
 }
 
@@ -532,21 +644,36 @@ fn load_scenes(file: Option<&std::path::Path>) -> Result<SceneFile, Error> {
     })
 }
 
+/// When a watch stops, and what it prints.
+struct WatchRun {
+    count: Option<u64>,
+    duration: Option<Duration>,
+    initial: bool,
+}
+
 async fn watch(
     who: &WhoArg,
     names: &[String],
     opts: WatchOptions,
-    count: Option<u64>,
-    duration: Option<Duration>,
-    initial: bool,
+    run: WatchRun,
     config: ClientConfig,
+    route: &RouteArg,
 ) -> Result<(), Error> {
-    let resolved = resolve(who, &config).await?;
-    let device = resolved.target.clone().connect(config, None)?;
+    let WatchRun {
+        count,
+        duration,
+        initial,
+    } = run;
+    let (resolved, device, detect_error) = open(who, &config, route).await?;
     let interval = opts.interval;
-    let push = opts.push;
     let deadline = duration.map(|d| tokio::time::Instant::now() + d);
-    let (mut watch, first) = Watch::start(&resolved, device, names, opts).await?;
+    let (mut watch, first) = Watch::start(&resolved, device, names, opts.clone()).await?;
+    route_note(
+        watch.route(),
+        watch.local_error().or(detect_error.as_deref()),
+    );
+    // Push is local only: through the cloud, the watch polls.
+    let push = opts.push && !watch.route().is_cloud();
     let mut out = std::io::stdout();
     if initial {
         for c in &first {
@@ -701,13 +828,24 @@ async fn scene_run(
     file: Option<&std::path::Path>,
     opts: RunOptions,
     config: ClientConfig,
+    via: Via,
     json: bool,
 ) -> Result<(), Error> {
     let scenes = load_scenes(file)?;
     let scene = scenes.get(name)?;
     let paths = paths()?;
+    if via == Via::Cloud && !opts.dry_run {
+        // Like `mijia --via cloud get`: no session is exit 6, before any
+        // step runs.
+        if SessionStore::new(&paths).load()?.is_none() {
+            return Err(CloudError::NotLoggedIn.into());
+        }
+    }
     let ids: Option<Arc<dyn IdStore>> = Some(Arc::new(HomeIdStore::new(paths.clone())));
-    let ctx = Context::new(Registry::load(&paths)?, catalog(Some(&paths)), config).with_ids(ids);
+    let ctx = Context::new(Registry::load(&paths)?, catalog(Some(&paths)), config)
+        .with_ids(ids)
+        .with_home(paths.clone())
+        .with_via(via);
     let width = scene
         .devices()
         .iter()
@@ -721,7 +859,21 @@ async fn scene_run(
             "STEP", "KIND", "DEVICE", "RESULT"
         ))?;
     }
+    let mut noted: Vec<String> = Vec::new();
     let mut on_step = |reports: &[StepReport]| {
+        // The `via cloud` line, once per device, as the steps end.
+        for r in reports {
+            let (Some(route), Some(device)) = (r.route, &r.device) else {
+                continue;
+            };
+            if noted.iter().any(|d| d.eq_ignore_ascii_case(device)) {
+                continue;
+            }
+            if let Some(note) = output::route_note(route, r.local_error.as_deref()) {
+                eprintln!("{device}: {note}");
+                noted.push(device.clone());
+            }
+        }
         if !json {
             let _ = print_text(&step_lines(reports, width));
         }

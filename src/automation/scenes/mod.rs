@@ -54,6 +54,12 @@
 //! failing it (outcome `stopped`), unless it says `otherwise = "fail"`.
 //! Every step gets a [`StepReport`]; the scene a [`SceneReport`].
 //!
+//! Device steps follow the context's route (`--via`, see
+//! [`crate::automation::route`]): with `auto`, a device that does not
+//! answer on the local network is reached through the Xiaomi cloud when a
+//! session exists, for the rest of the scene; its steps report
+//! `"route": "cloud"`. The checks above never depend on the route.
+//!
 //! # For the agent layer
 //!
 //! [`SceneFile::load`] reads the home's scenes (a missing file is no

@@ -1,5 +1,12 @@
 //! Running a scene: check everything first (no IO), then run the steps.
 //! See the [module docs](super) for the rules.
+//!
+//! Device steps reach their device by the context's route settings
+//! ([`Context::with_via`], [`crate::automation::route`]): local first,
+//! the Xiaomi cloud when the device does not answer and a session exists
+//! (an action only when no hello was answered). A step that used the
+//! cloud says so in its report (`route`, and `local_error` on the step
+//! that went over to the cloud).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,9 +20,11 @@ use super::{describe_step, value_text, Scene, Step, StepKind};
 use crate::automation::condition::Condition;
 use crate::automation::context::{Context, Resolved};
 use crate::automation::error::FailureClass;
+use crate::automation::route::{serialize_cloud_route, RouteFailure, Routed, RoutedDevice};
 use crate::automation::time::format_duration;
 use crate::automation::AutomationError;
-use crate::home::{Device, PropReading};
+use crate::cloud::Route;
+use crate::home::PropReading;
 
 /// How often a `wait` step reads its property.
 pub const WAIT_POLL: Duration = Duration::from_millis(1000);
@@ -68,6 +77,18 @@ pub struct StepReport {
     /// `not-met`, …).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub class: Option<FailureClass>,
+    /// The cloud route, when the step reached its device through the
+    /// Xiaomi cloud (serialized as `"route": "cloud"`; left out on the
+    /// local network).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_cloud_route"
+    )]
+    pub route: Option<Route>,
+    /// On the step whose device went over to the cloud: the local failure
+    /// that made it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_error: Option<String>,
 }
 
 /// How the scene ended.
@@ -186,6 +207,8 @@ impl Planned {
                 u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX)
             }),
             class: None,
+            route: None,
+            local_error: None,
         }
     }
 
@@ -380,12 +403,12 @@ pub async fn run_scene_with(
         }
         return report;
     }
-    let connected: Vec<Result<Arc<Device>, String>> = devices
+    let connected: Vec<Result<Arc<RoutedDevice>, String>> = devices
         .resolved
         .iter()
         .map(|r| match r {
             Ok(r) => ctx
-                .connect(r)
+                .open(r)
                 .map(Arc::new)
                 .map_err(|e| format!("{}: {e}", r.name())),
             Err((detail, _)) => Err(detail.clone()),
@@ -480,7 +503,22 @@ enum Flow {
 }
 
 struct Runner {
-    devices: Vec<Result<Arc<Device>, String>>,
+    devices: Vec<Result<Arc<RoutedDevice>, String>>,
+}
+
+/// The report with the route its device call took (recorded only for the
+/// cloud).
+fn with_route(mut r: StepReport, route: Option<Route>, local_error: Option<String>) -> StepReport {
+    r.route = route.filter(Route::is_cloud);
+    r.local_error = local_error;
+    r
+}
+
+/// A failed device call as a failed step.
+fn failed_call(p: &Planned, f: RouteFailure, started: Instant) -> StepReport {
+    let class = FailureClass::of_device_op(&f.error);
+    let r = p.failed(f.detail(), class, started);
+    with_route(r, f.route, f.local_error)
 }
 
 type StepFuture<'a> = Pin<Box<dyn Future<Output = (Flow, Vec<StepReport>)> + Send + 'a>>;
@@ -492,7 +530,7 @@ impl Runner {
         flow
     }
 
-    fn device(&self, i: usize) -> Result<&Arc<Device>, String> {
+    fn device(&self, i: usize) -> Result<&Arc<RoutedDevice>, String> {
         match self.devices.get(i) {
             Some(Ok(d)) => Ok(d),
             Some(Err(e)) => Err(e.clone()),
@@ -591,7 +629,12 @@ impl Runner {
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
         match dev.set(&refs).await {
-            Ok(results) => {
+            Ok(Routed {
+                value: results,
+                route,
+                local_error,
+            }) => {
+                let report = |r| with_route(r, Some(route), local_error.clone());
                 let failed: Vec<String> = results
                     .iter()
                     .filter_map(|r| r.error.as_ref().map(|e| format!("{}: {e}", r.name)))
@@ -606,16 +649,16 @@ impl Runner {
                             None => format!("{}={}", r.name, r.requested_display),
                         })
                         .collect();
-                    p.report(StepOutcome::Ok, done.join(", "), Some(started))
+                    report(p.report(StepOutcome::Ok, done.join(", "), Some(started)))
                 } else {
-                    p.failed(
+                    report(p.failed(
                         format!("the device refused {}", failed.join("; ")),
                         FailureClass::Device,
                         started,
-                    )
+                    ))
                 }
             }
-            Err(e) => p.failed(e.to_string(), FailureClass::of_device_op(&e), started),
+            Err(f) => failed_call(p, f, started),
         }
     }
 
@@ -632,48 +675,67 @@ impl Runner {
             Err(e) => return p.failed(e, FailureClass::Other, started),
         };
         match dev.action(name, args).await {
-            Ok(o) => match &o.error {
-                None => {
-                    let outs: Vec<String> = o
-                        .out
-                        .iter()
-                        .map(|x| format!("{}={}", x.name, x.display))
-                        .collect();
-                    let detail = if outs.is_empty() {
-                        format!("ran {}", o.name)
-                    } else {
-                        format!("ran {}: {}", o.name, outs.join(", "))
-                    };
-                    p.report(StepOutcome::Ok, detail, Some(started))
-                }
-                Some(e) => p.failed(
-                    format!("the device refused {}: {e}", o.name),
-                    FailureClass::Device,
-                    started,
-                ),
-            },
-            Err(e) => p.failed(e.to_string(), FailureClass::of_device_op(&e), started),
+            Ok(Routed {
+                value: o,
+                route,
+                local_error,
+            }) => with_route(
+                match &o.error {
+                    None => {
+                        let outs: Vec<String> = o
+                            .out
+                            .iter()
+                            .map(|x| format!("{}={}", x.name, x.display))
+                            .collect();
+                        let detail = if outs.is_empty() {
+                            format!("ran {}", o.name)
+                        } else {
+                            format!("ran {}: {}", o.name, outs.join(", "))
+                        };
+                        p.report(StepOutcome::Ok, detail, Some(started))
+                    }
+                    Some(e) => p.failed(
+                        format!("the device refused {}: {e}", o.name),
+                        FailureClass::Device,
+                        started,
+                    ),
+                },
+                Some(route),
+                local_error,
+            ),
+            Err(f) => failed_call(p, f, started),
         }
     }
 
     /// Reads the condition's property once. `Err` carries the failure.
-    async fn read(
-        dev: &Device,
-        condition: &Condition,
-    ) -> Result<PropReading, (String, FailureClass)> {
+    /// Both say the route the read took (and, on the read that went over
+    /// to the cloud, the local failure).
+    async fn read(dev: &RoutedDevice, condition: &Condition) -> ReadResult {
         match dev.get(&[condition.property()]).await {
-            Ok(readings) => match readings.into_iter().next() {
-                Some(r) if r.is_ok() => Ok(r),
-                Some(r) => Err((
-                    format!("cannot read {}: {}", r.name, r.display),
-                    FailureClass::Device,
-                )),
-                None => Err((
-                    format!("the device did not report {}", condition.property()),
-                    FailureClass::Device,
-                )),
-            },
-            Err(e) => Err((e.to_string(), FailureClass::of_device_op(&e))),
+            Ok(Routed {
+                value: readings,
+                route,
+                local_error,
+            }) => {
+                let via = (Some(route), local_error);
+                match readings.into_iter().next() {
+                    Some(r) if r.is_ok() => Ok((r, via)),
+                    Some(r) => Err((
+                        format!("cannot read {}: {}", r.name, r.display),
+                        FailureClass::Device,
+                        via,
+                    )),
+                    None => Err((
+                        format!("the device did not report {}", condition.property()),
+                        FailureClass::Device,
+                        via,
+                    )),
+                }
+            }
+            Err(f) => {
+                let class = FailureClass::of_device_op(&f.error);
+                Err((f.detail(), class, (f.route, f.local_error)))
+            }
         }
     }
 
@@ -692,13 +754,20 @@ impl Runner {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last: Option<String> = None;
         let mut last_error: Option<(String, FailureClass)> = None;
+        let mut route: Option<Route> = None;
+        let mut local_error: Option<String> = None;
+        let mut note = |(r, why): ReadRoute| {
+            route = r.or(route);
+            local_error = why.or(local_error.take());
+        };
         loop {
             match tokio::time::timeout_at(deadline, Self::read(dev, condition)).await {
-                Ok(Ok(r)) => {
+                Ok(Ok((r, via))) => {
+                    note(via);
                     last = Some(shown(&r));
                     last_error = None;
                     if r.value.as_ref().is_some_and(|v| condition.holds(v)) {
-                        return p.report(
+                        let report = p.report(
                             StepOutcome::Ok,
                             format!(
                                 "{} holds ({} = {}) after {}",
@@ -709,9 +778,13 @@ impl Runner {
                             ),
                             Some(started),
                         );
+                        return with_route(report, route, local_error);
                     }
                 }
-                Ok(Err(e)) => last_error = Some(e),
+                Ok(Err((e, class, via))) => {
+                    note(via);
+                    last_error = Some((e, class));
+                }
                 Err(_) => break,
             }
             if tokio::time::Instant::now() + WAIT_POLL >= deadline {
@@ -721,7 +794,7 @@ impl Runner {
             }
             tokio::time::sleep(WAIT_POLL).await;
         }
-        match (last_error, last) {
+        let report = match (last_error, last) {
             (Some((e, FailureClass::Unreachable)), None) => p.failed(
                 format!(
                     "{} not checked within {}: {e}",
@@ -741,7 +814,8 @@ impl Runner {
                 FailureClass::NotMet,
                 started,
             ),
-        }
+        };
+        with_route(report, route, local_error)
     }
 
     async fn guard(
@@ -757,7 +831,7 @@ impl Runner {
             Err(e) => return p.failed(e, FailureClass::Other, started),
         };
         match Self::read(dev, condition).await {
-            Ok(r) => {
+            Ok((r, (route, local_error))) => {
                 let holds = r.value.as_ref().is_some_and(|v| condition.holds(v));
                 let detail = format!(
                     "{} {} ({} = {})",
@@ -766,7 +840,7 @@ impl Runner {
                     r.name,
                     shown(&r)
                 );
-                match (holds, fail) {
+                let report = match (holds, fail) {
                     (true, _) => p.report(StepOutcome::Ok, detail, Some(started)),
                     (false, false) => p.report(
                         StepOutcome::Stopped,
@@ -774,12 +848,23 @@ impl Runner {
                         Some(started),
                     ),
                     (false, true) => p.failed(detail, FailureClass::NotMet, started),
-                }
+                };
+                with_route(report, route, local_error)
             }
-            Err((detail, class)) => p.failed(detail, class, started),
+            Err((detail, class, (route, local_error))) => {
+                with_route(p.failed(detail, class, started), route, local_error)
+            }
         }
     }
 }
+
+/// The route a read took, and the local failure that sent it to the
+/// cloud.
+type ReadRoute = (Option<Route>, Option<String>);
+
+/// One read of a condition's property: the reading, or the failure and
+/// its class.
+type ReadResult = Result<(PropReading, ReadRoute), (String, FailureClass, ReadRoute)>;
 
 /// A reading for people: `20 %`, `on`.
 fn shown(r: &PropReading) -> String {
