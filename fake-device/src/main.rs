@@ -203,21 +203,7 @@ fn serve(args: ServeArgs) -> Result<(), CliError> {
     rt.block_on(async move {
         let shutdown = Shutdown::install();
         let fleet = Fleet::start_with(cfg, options).await?;
-        {
-            let stdout = std::io::stdout();
-            let mut out = stdout.lock();
-            for d in fleet.devices() {
-                let line = serde_json::json!({
-                    "name": d.name,
-                    "did": d.did.to_string(),
-                    "model": d.model,
-                    "addr": d.addr.to_string(),
-                    "token": d.token.reveal(),
-                });
-                writeln!(out, "{line}").map_err(CliError::Stdout)?;
-            }
-            out.flush().map_err(CliError::Stdout)?;
-        }
+        print_ready(&fleet)?;
         let cloud = match cloud {
             Some(c) => Some(start_cloud(&fleet, c).await?),
             None => None,
@@ -249,6 +235,23 @@ fn cloud_config(
     cfg.addr = addr;
     cfg.validate()?;
     Ok(cfg)
+}
+
+/// One JSON line per device on stdout, once every socket is bound.
+fn print_ready(fleet: &Fleet) -> Result<(), CliError> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for d in fleet.devices() {
+        let line = serde_json::json!({
+            "name": d.name,
+            "did": d.did.to_string(),
+            "model": d.model,
+            "addr": d.addr.to_string(),
+            "token": d.token.reveal(),
+        });
+        writeln!(out, "{line}").map_err(CliError::Stdout)?;
+    }
+    out.flush().map_err(CliError::Stdout)
 }
 
 /// Start the cloud over `fleet`'s devices and print its ready line.
@@ -285,21 +288,7 @@ fn serve_cloud(args: CloudArgs) -> Result<(), CliError> {
     rt.block_on(async move {
         let shutdown = Shutdown::install();
         let fleet = Fleet::start(fleet_cfg).await?;
-        {
-            let stdout = std::io::stdout();
-            let mut out = stdout.lock();
-            for d in fleet.devices() {
-                let line = serde_json::json!({
-                    "name": d.name,
-                    "did": d.did.to_string(),
-                    "model": d.model,
-                    "addr": d.addr.to_string(),
-                    "token": d.token.reveal(),
-                });
-                writeln!(out, "{line}").map_err(CliError::Stdout)?;
-            }
-            out.flush().map_err(CliError::Stdout)?;
-        }
+        print_ready(&fleet)?;
         let cloud = start_cloud(&fleet, cloud).await?;
         shutdown.wait().await;
         tracing::info!("shutting down");
