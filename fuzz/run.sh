@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run one fuzz target on stable Rust for a fixed time (default 60 s).
-#   fuzz/run.sh packet      # or: payload
+#   fuzz/run.sh packet      # or: payload, dns
 #   SECONDS_BUDGET=300 fuzz/run.sh payload
 # Installs cargo-fuzz if missing. The committed seeds in fuzz/seeds/TARGET are
 # copied into a scratch corpus so the run never rewrites them.

@@ -31,11 +31,27 @@ fn payload_seeds_round_trip() {
 }
 
 #[test]
+fn dns_seeds_round_trip() {
+    assert!(replay("dns", mijia_proto::dns::roundtrip) >= 5);
+    // The seeds are real messages (and one pointer loop), so the round
+    // trip is exercised, not just the rejection paths.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/dns");
+    let parsed = std::fs::read_dir(&dir)
+        .expect("dns seeds")
+        .filter(|e| {
+            let data = std::fs::read(e.as_ref().expect("entry").path()).expect("seed");
+            mijia_proto::dns::parse(&data).is_ok()
+        })
+        .count();
+    assert!(parsed >= 4, "only {parsed} dns seeds parse");
+}
+
+#[test]
 fn mutated_seeds_never_panic() {
     // A small deterministic mutation sweep over every seed: flip each byte,
     // truncate at each length. Catches panics without a fuzzer.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
-    for sub in ["packet", "payload"] {
+    for sub in ["packet", "payload", "dns"] {
         for entry in std::fs::read_dir(root.join(sub)).expect("seeds") {
             let data = std::fs::read(entry.expect("entry").path()).expect("seed");
             for i in 0..data.len() {
@@ -45,6 +61,11 @@ fn mutated_seeds_never_panic() {
                 let _ = mijia_proto::miio::roundtrip::payload(&m);
                 let _ = mijia_proto::miio::roundtrip::packet(&data[..i]);
                 let _ = mijia_proto::miio::roundtrip::payload(&data[..i]);
+                for d in [&m[..], &data[..i]] {
+                    if let Err(e) = mijia_proto::dns::roundtrip(d) {
+                        panic!("dns property broken by a mutant: {e}");
+                    }
+                }
             }
         }
     }

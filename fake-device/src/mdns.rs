@@ -17,11 +17,15 @@
 //! `lo` gets when it picks no interface; those get multicast replies). Run it inside a private network namespace
 //! (`unshare -n`) to test against it; on a normal host's loopback most
 //! systems route no multicast at all.
+//!
+//! Queries are parsed and answers built by [`mijia_proto::dns`], the same
+//! codec the client's mDNS browser uses.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
+use mijia_proto::dns::{self, Header, Question, RData};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
@@ -97,49 +101,41 @@ pub(crate) fn spawn(
     Ok(tokio::spawn(run(sock, opts, devices, stop)))
 }
 
-fn put_name(out: &mut Vec<u8>, name: &str) {
-    for label in name
-        .trim_end_matches('.')
-        .split('.')
-        .filter(|l| !l.is_empty())
-    {
-        let b = label.as_bytes();
-        let n = b.len().min(63);
-        out.push(n as u8);
-        out.extend_from_slice(&b[..n]);
-    }
-    out.push(0);
-}
-
-fn put_record(out: &mut Vec<u8>, name: &str, rtype: u16, flush: bool, rdata: &[u8]) {
-    put_name(out, name);
-    out.extend_from_slice(&rtype.to_be_bytes());
-    let class: u16 = if flush { 0x8001 } else { 1 };
-    out.extend_from_slice(&class.to_be_bytes());
-    out.extend_from_slice(&TTL.to_be_bytes());
-    out.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
-    out.extend_from_slice(rdata);
-}
-
 /// The records of one IPv4 device: the PTR answer, then SRV, TXT and A.
 fn device_records(d: &crate::fleet::DeviceInfo) -> (Vec<u8>, Vec<u8>) {
     let instance = format!("{}.{MIIO_SERVICE}", instance_label(&d.model, d.did));
     let host = format!("{}.local", instance_label(&d.model, d.did));
-    let mut answer = Vec::new();
-    let mut ptr = Vec::new();
-    put_name(&mut ptr, &instance);
-    put_record(&mut answer, MIIO_SERVICE, 12, false, &ptr);
-    let mut extra = Vec::new();
-    let mut srv = vec![0, 0, 0, 0];
-    srv.extend_from_slice(&d.addr.port().to_be_bytes());
-    put_name(&mut srv, &host);
-    put_record(&mut extra, &instance, 33, true, &srv);
-    put_record(&mut extra, &instance, 16, true, &[0]);
     let ip = match d.addr.ip() {
         std::net::IpAddr::V4(ip) => ip,
         std::net::IpAddr::V6(_) => Ipv4Addr::LOCALHOST,
     };
-    put_record(&mut extra, &host, 1, true, &ip.octets());
+    let mut answer = Vec::new();
+    let ptr = RData::Ptr(instance.clone());
+    dns::put_record(
+        &mut answer,
+        MIIO_SERVICE,
+        dns::TYPE_PTR,
+        false,
+        TTL,
+        &ptr.to_bytes(),
+    );
+    let mut extra = Vec::new();
+    let srv = RData::Srv {
+        port: d.addr.port(),
+        target: host.clone(),
+    };
+    dns::put_record(
+        &mut extra,
+        &instance,
+        dns::TYPE_SRV,
+        true,
+        TTL,
+        &srv.to_bytes(),
+    );
+    // An empty TXT record: one zero-length string.
+    dns::put_record(&mut extra, &instance, dns::TYPE_TXT, true, TTL, &[0]);
+    let a = RData::A(ip);
+    dns::put_record(&mut extra, &host, dns::TYPE_A, true, TTL, &a.to_bytes());
     (answer, extra)
 }
 
@@ -155,16 +151,17 @@ fn responses(devices: &[DeviceHandle], legacy_id: Option<u16>) -> Vec<Vec<u8>> {
             return;
         }
         let mut m = Vec::with_capacity(MAX_MESSAGE + 512);
-        m.extend_from_slice(&legacy_id.unwrap_or(0).to_be_bytes());
-        m.extend_from_slice(&0x8400u16.to_be_bytes());
-        m.extend_from_slice(&u16::from(legacy_id.is_some()).to_be_bytes());
-        m.extend_from_slice(&(answers.len() as u16).to_be_bytes());
-        m.extend_from_slice(&0u16.to_be_bytes());
-        let extra_records = extras.len() * 3;
-        m.extend_from_slice(&(extra_records as u16).to_be_bytes());
+        Header {
+            id: legacy_id.unwrap_or(0),
+            flags: dns::FLAG_RESPONSE | dns::FLAG_AUTHORITATIVE,
+            questions: u16::from(legacy_id.is_some()),
+            answers: answers.len() as u16,
+            authority: 0,
+            additional: (extras.len() * 3) as u16,
+        }
+        .put(&mut m);
         if legacy_id.is_some() {
-            put_name(&mut m, MIIO_SERVICE);
-            m.extend_from_slice(&[0, 12, 0, 1]);
+            dns::put_question(&mut m, MIIO_SERVICE, dns::TYPE_PTR, false);
         }
         for a in answers.drain(..) {
             m.extend_from_slice(&a);
@@ -195,57 +192,17 @@ fn responses(devices: &[DeviceHandle], legacy_id: Option<u16>) -> Vec<Vec<u8>> {
     out
 }
 
-/// The id and question names of a query, or `None` for anything else.
-fn parse_query(buf: &[u8]) -> Option<(u16, Vec<(String, u16)>)> {
-    let be = |at: usize| {
-        buf.get(at..at + 2)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]))
-    };
-    let id = be(0)?;
-    if be(2)? & 0x8000 != 0 {
-        return None;
-    }
-    let mut at = 12;
-    let mut questions = Vec::new();
-    for _ in 0..be(4)? {
-        let (name, next) = read_name(buf, at)?;
-        questions.push((name, be(next)?));
-        at = next + 4;
-    }
-    Some((id, questions))
+/// The id and questions of a query, or `None` for a response or anything
+/// unreadable. Known answers after the questions are not read.
+fn parse_query(buf: &[u8]) -> Option<(u16, Vec<Question>)> {
+    let q = dns::parse_query(buf).ok()?;
+    (!q.response).then_some((q.id, q.questions))
 }
 
-fn read_name(buf: &[u8], mut at: usize) -> Option<(String, usize)> {
-    let mut name = String::new();
-    let mut end = None;
-    for _ in 0..64 {
-        let len = *buf.get(at)?;
-        if len == 0 {
-            return Some((name, end.unwrap_or(at + 1)));
-        }
-        if len & 0xc0 == 0xc0 {
-            let target = usize::from(len & 0x3f) << 8 | usize::from(*buf.get(at + 1)?);
-            end.get_or_insert(at + 2);
-            at = target;
-            continue;
-        }
-        if len & 0xc0 != 0 {
-            return None;
-        }
-        let label = buf.get(at + 1..at + 1 + usize::from(len))?;
-        if !name.is_empty() {
-            name.push('.');
-        }
-        name.push_str(&String::from_utf8_lossy(label));
-        at += 1 + usize::from(len);
-    }
-    None
-}
-
-fn wants_us(questions: &[(String, u16)]) -> bool {
-    questions.iter().any(|(name, qtype)| {
-        (name.eq_ignore_ascii_case(MIIO_SERVICE) || name.eq_ignore_ascii_case(META_SERVICE))
-            && (*qtype == 12 || *qtype == 255)
+fn wants_us(questions: &[Question]) -> bool {
+    questions.iter().any(|q| {
+        (q.name.eq_ignore_ascii_case(MIIO_SERVICE) || q.name.eq_ignore_ascii_case(META_SERVICE))
+            && (q.qtype == dns::TYPE_PTR || q.qtype == dns::TYPE_ANY)
     })
 }
 
@@ -313,9 +270,7 @@ mod tests {
             instance_label("yeelink.light.color1", 123_456_789),
             "yeelink-light-color1_miio123456789"
         );
-        let mut q = vec![0, 9, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
-        put_name(&mut q, "_miio._udp.local.");
-        q.extend_from_slice(&[0, 12, 0, 1]);
+        let mut q = dns::query(9, "_miio._udp.local.", dns::TYPE_PTR, false);
         let (id, qs) = parse_query(&q).unwrap_or_default();
         assert_eq!(id, 9);
         assert!(wants_us(&qs));
@@ -324,6 +279,51 @@ mod tests {
         assert_eq!(
             parse_query(&[0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xc0, 12]),
             None
+        );
+    }
+
+    #[test]
+    fn records_parse_with_the_shared_codec() {
+        let info = crate::fleet::DeviceInfo {
+            name: "lamp".into(),
+            did: 42,
+            model: "yeelink.light.color1".into(),
+            addr: SocketAddr::from((Ipv4Addr::new(127, 0, 0, 7), 54321)),
+            token: mijia_proto::miio::Token::from_bytes([0; 16]),
+        };
+        let (answer, extra) = device_records(&info);
+        let mut m = Vec::new();
+        Header {
+            flags: dns::FLAG_RESPONSE | dns::FLAG_AUTHORITATIVE,
+            answers: 1,
+            additional: 3,
+            ..Header::default()
+        }
+        .put(&mut m);
+        m.extend_from_slice(&answer);
+        m.extend_from_slice(&extra);
+        let msg = dns::parse(&m).unwrap_or_else(|e| panic!("{e}"));
+        let instance = "yeelink-light-color1_miio42._miio._udp.local";
+        let host = "yeelink-light-color1_miio42.local";
+        assert_eq!(
+            msg.records
+                .iter()
+                .map(|r| (r.name.as_str(), r.cache_flush, r.ttl, r.data.clone()))
+                .collect::<Vec<_>>(),
+            [
+                (MIIO_SERVICE, false, TTL, RData::Ptr(instance.into())),
+                (
+                    instance,
+                    true,
+                    TTL,
+                    RData::Srv {
+                        port: 54321,
+                        target: host.into()
+                    }
+                ),
+                (instance, true, TTL, RData::Other(dns::TYPE_TXT)),
+                (host, true, TTL, RData::A(Ipv4Addr::new(127, 0, 0, 7))),
+            ]
         );
     }
 }

@@ -10,11 +10,15 @@
 //!   bundled real spec documents, names and value checks.
 //! - [`cloud`]: Xiaomi cloud request signing (HMAC and RC4), reply
 //!   decryption, regions and account-login reply parsing.
+//! - [`dns`]: the DNS message subset mDNS discovery needs, for the browser
+//!   (query, response parser with name compression) and the simulated
+//!   announcer (question parser, record builder).
 //!
 //! It does **not** open sockets, spawn tasks, sleep or read the clock: time is
 //! always an argument. It never panics on input from the wire, a file or a
 //! user; every parser returns a typed error instead.
 
 pub mod cloud;
+pub mod dns;
 pub mod miio;
 pub mod miot;

@@ -30,7 +30,6 @@
 //! It does not write the registry, and it does not do IPv6.
 
 mod cidr;
-pub mod dns;
 mod hello;
 pub mod mdns;
 mod merge;

@@ -15,18 +15,21 @@
 //! by unicast (a "legacy" query). With [`MdnsOptions::interface`] set, the
 //! group is joined and queries are sent on that interface only, and
 //! multicast joined by other sockets on the host is not delivered here.
+//!
+//! Queries are built and responses parsed by [`mijia_proto::dns`], the
+//! same codec the simulated fleet's announcer uses.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::Duration;
 
+use mijia_proto::dns::{self, RData};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
-use super::dns::{self, RData};
 use super::{Found, Source};
 
 /// The service type browsed, without the final dot.
