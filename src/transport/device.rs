@@ -74,25 +74,81 @@ struct CallStats {
     last_failed: Option<Step>,
 }
 
-fn open_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+/// A UDP socket bound to an ephemeral port and connected to `addr`; shared
+/// by [`MiioDevice`] and [`PushSubscription`](super::PushSubscription).
+/// Failing fails [`Step::Socket`].
+pub(super) fn open_socket(addr: SocketAddr) -> Result<UdpSocket, MiioError> {
     use socket2::{Domain, Protocol, Socket, Type};
-    let domain = Domain::for_address(addr);
-    let sock = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
-    // Best effort: some systems cap the buffer; a smaller one still works.
-    let _ = sock.set_recv_buffer_size(RECV_BUFFER);
-    let local: SocketAddr = if addr.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    let open = || -> io::Result<UdpSocket> {
+        let domain = Domain::for_address(addr);
+        let sock = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+        // Best effort: some systems cap the buffer; a smaller one still works.
+        let _ = sock.set_recv_buffer_size(RECV_BUFFER);
+        let local: SocketAddr = if addr.is_ipv4() {
+            (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        } else {
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        };
+        sock.bind(&local.into())?;
+        sock.connect(&addr.into())?;
+        sock.set_nonblocking(true)?;
+        UdpSocket::from_std(sock.into())
     };
-    sock.bind(&local.into())?;
-    sock.connect(&addr.into())?;
-    sock.set_nonblocking(true)?;
-    UdpSocket::from_std(sock.into())
+    open().map_err(|source| MiioError::Io {
+        addr,
+        step: Step::Socket,
+        source,
+    })
 }
 
 fn is_refused(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::ConnectionRefused
+}
+
+/// Send one datagram on a socket connected to `addr`. `Ok(true)` when the
+/// send was refused: a previous ICMP "port unreachable" surfaces here on a
+/// connected socket, and the datagram is simply lost.
+pub(super) async fn send_datagram(
+    socket: &UdpSocket,
+    addr: SocketAddr,
+    bytes: &[u8],
+    step: Step,
+) -> Result<bool, MiioError> {
+    match socket.send(bytes).await {
+        Ok(_) => Ok(false),
+        Err(e) if is_refused(&e) => Ok(true),
+        Err(source) => Err(MiioError::Io { addr, step, source }),
+    }
+}
+
+/// What one wait on a connected socket gave.
+pub(super) enum Received<'b> {
+    /// A datagram (a slice of the buffer).
+    Datagram(&'b [u8]),
+    /// An ICMP "port unreachable" for something sent earlier.
+    Refused,
+    /// Nothing before the deadline.
+    TimedOut,
+}
+
+/// Wait until `until` for one datagram on a socket connected to `addr`,
+/// into `buf`. Errors other than a refusal fail `step`.
+pub(super) async fn recv_until<'b>(
+    socket: &UdpSocket,
+    addr: SocketAddr,
+    buf: &'b mut [u8],
+    until: tokio::time::Instant,
+    step: Step,
+) -> Result<Received<'b>, MiioError> {
+    match tokio::time::timeout_at(until, socket.recv(buf)).await {
+        Err(_) => Ok(Received::TimedOut),
+        Ok(Ok(len)) => {
+            let len = len.min(buf.len());
+            Ok(Received::Datagram(&buf[..len]))
+        }
+        Ok(Err(e)) if is_refused(&e) => Ok(Received::Refused),
+        Ok(Err(source)) => Err(MiioError::Io { addr, step, source }),
+    }
 }
 
 impl MiioDevice {
@@ -128,11 +184,7 @@ impl MiioDevice {
         ids: Option<Arc<dyn IdStore>>,
         did: Option<u64>,
     ) -> Result<Self, MiioError> {
-        let socket = open_socket(addr).map_err(|source| MiioError::Io {
-            addr,
-            step: Step::Socket,
-            source,
-        })?;
+        let socket = open_socket(addr)?;
         let id_max = config.id_max.max(1);
         let from_did = did.and_then(|d| ids.as_ref()?.load(&did_key(d)));
         let start = from_did
@@ -363,20 +415,10 @@ impl MiioDevice {
     }
 
     async fn send(&self, bytes: &[u8], step: Step, stats: &mut CallStats) -> Result<(), MiioError> {
-        match self.socket.send(bytes).await {
-            Ok(_) => Ok(()),
-            // A previous ICMP "port unreachable" surfaces here on a
-            // connected socket; the datagram is simply lost.
-            Err(e) if is_refused(&e) => {
-                stats.refused = true;
-                Ok(())
-            }
-            Err(source) => Err(MiioError::Io {
-                addr: self.addr,
-                step,
-                source,
-            }),
+        if send_datagram(&self.socket, self.addr, bytes, step).await? {
+            stats.refused = true;
         }
+        Ok(())
     }
 
     /// Up to `hello_attempts` hellos within `handshake_timeout`. `Ok(false)`
@@ -397,24 +439,20 @@ impl MiioDevice {
                 deadline
             };
             loop {
-                let got = tokio::time::timeout_at(next_hello, self.socket.recv(&mut buf)).await;
-                let len = match got {
-                    Err(_) => break,
-                    Ok(Ok(len)) => len,
-                    Ok(Err(e)) if is_refused(&e) => {
+                let got = recv_until(
+                    &self.socket,
+                    self.addr,
+                    &mut buf,
+                    next_hello,
+                    Step::Handshake,
+                );
+                let dgram = match got.await? {
+                    Received::TimedOut => break,
+                    Received::Refused => {
                         stats.refused = true;
                         continue;
                     }
-                    Ok(Err(source)) => {
-                        return Err(MiioError::Io {
-                            addr: self.addr,
-                            step: Step::Handshake,
-                            source,
-                        })
-                    }
-                };
-                let Some(dgram) = buf.get(..len) else {
-                    continue;
+                    Received::Datagram(d) => d,
                 };
                 let before = state.session.did();
                 match state.session.handle(dgram, Instant::now()) {
@@ -470,23 +508,14 @@ impl MiioDevice {
         let deadline = tokio::time::Instant::now() + self.config.timeout;
         let mut buf = vec![0u8; RECV_BUFFER];
         loop {
-            let len = match tokio::time::timeout_at(deadline, self.socket.recv(&mut buf)).await {
-                Err(_) => return Ok(None),
-                Ok(Ok(len)) => len,
-                Ok(Err(e)) if is_refused(&e) => {
+            let got = recv_until(&self.socket, self.addr, &mut buf, deadline, Step::Request);
+            let dgram = match got.await? {
+                Received::TimedOut => return Ok(None),
+                Received::Refused => {
                     stats.refused = true;
                     continue;
                 }
-                Ok(Err(source)) => {
-                    return Err(MiioError::Io {
-                        addr: self.addr,
-                        step: Step::Request,
-                        source,
-                    })
-                }
-            };
-            let Some(dgram) = buf.get(..len) else {
-                continue;
+                Received::Datagram(d) => d,
             };
             match state.session.handle(dgram, Instant::now()) {
                 Incoming::Reply(r) => return Ok(Some(r)),

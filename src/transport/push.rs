@@ -22,7 +22,6 @@
 //! device keeps only one subscriber.
 
 use std::collections::VecDeque;
-use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -32,7 +31,7 @@ use serde_json::{json, Value};
 use tokio::net::UdpSocket;
 
 use super::config::ClientConfig;
-use super::device::RECV_BUFFER;
+use super::device::{open_socket, recv_until, send_datagram, Received, RECV_BUFFER};
 use super::error::{MiioError, Step};
 
 /// A push id seen again within this window is a resend and is dropped
@@ -145,21 +144,6 @@ pub struct PushSubscription {
     renew_at: tokio::time::Instant,
 }
 
-fn open_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let sock = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    let _ = sock.set_recv_buffer_size(RECV_BUFFER);
-    let local: SocketAddr = if addr.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
-    } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-    };
-    sock.bind(&local.into())?;
-    sock.connect(&addr.into())?;
-    sock.set_nonblocking(true)?;
-    UdpSocket::from_std(sock.into())
-}
-
 fn unix_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -189,11 +173,7 @@ impl PushSubscription {
         token: Token,
         config: ClientConfig,
     ) -> Result<PushSubscription, MiioError> {
-        let socket = open_socket(addr).map_err(|source| MiioError::Io {
-            addr,
-            step: Step::Socket,
-            source,
-        })?;
+        let socket = open_socket(addr)?;
         let id_max = config.id_max.max(1);
         let start = rand::thread_rng().gen_range(1..=id_max);
         let client_did = rand::thread_rng()
@@ -237,20 +217,14 @@ impl PushSubscription {
                 self.send_sub("miIO.sub").await?;
                 continue;
             }
-            let got = tokio::time::timeout_at(self.renew_at, self.socket.recv(&mut buf)).await;
-            let len = match got {
-                Err(_) => continue,
-                Ok(Ok(len)) => len,
-                Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
-                Ok(Err(source)) => {
-                    return Err(MiioError::Io {
-                        addr: self.addr,
-                        step: Step::Request,
-                        source,
-                    })
-                }
-            };
-            if let Some(dgram) = buf.get(..len) {
+            let got = recv_until(
+                &self.socket,
+                self.addr,
+                &mut buf,
+                self.renew_at,
+                Step::Request,
+            );
+            if let Received::Datagram(dgram) = got.await? {
                 // Replies to nothing outstanding are stale; only pushes matter.
                 let _ = self.take(dgram).await;
             }
@@ -378,15 +352,9 @@ impl PushSubscription {
     }
 
     async fn send(&self, bytes: &[u8], step: Step) -> Result<(), MiioError> {
-        match self.socket.send(bytes).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Ok(()),
-            Err(source) => Err(MiioError::Io {
-                addr: self.addr,
-                step,
-                source,
-            }),
-        }
+        // A refused send is a lost datagram; the wait that follows times out.
+        send_datagram(&self.socket, self.addr, bytes, step).await?;
+        Ok(())
     }
 
     async fn handshake(&mut self) -> Result<bool, MiioError> {
@@ -397,20 +365,11 @@ impl PushSubscription {
             self.send(&hello, Step::Handshake).await?;
             let next = (tokio::time::Instant::now() + self.config.hello_interval).min(deadline);
             loop {
-                let len = match tokio::time::timeout_at(next, self.socket.recv(&mut buf)).await {
-                    Err(_) => break,
-                    Ok(Ok(len)) => len,
-                    Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
-                    Ok(Err(source)) => {
-                        return Err(MiioError::Io {
-                            addr: self.addr,
-                            step: Step::Handshake,
-                            source,
-                        })
-                    }
-                };
-                let Some(dgram) = buf.get(..len) else {
-                    continue;
+                let got = recv_until(&self.socket, self.addr, &mut buf, next, Step::Handshake);
+                let dgram = match got.await? {
+                    Received::TimedOut => break,
+                    Received::Refused => continue,
+                    Received::Datagram(d) => d,
                 };
                 if dgram.len() == mijia_proto::miio::packet::HEADER_LEN {
                     if let Incoming::Hello(_) = self.session.handle(dgram, Instant::now()) {
@@ -431,20 +390,11 @@ impl PushSubscription {
         let deadline = tokio::time::Instant::now() + self.config.timeout;
         let mut buf = vec![0u8; RECV_BUFFER];
         loop {
-            let len = match tokio::time::timeout_at(deadline, self.socket.recv(&mut buf)).await {
-                Err(_) => return Ok(None),
-                Ok(Ok(len)) => len,
-                Ok(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => continue,
-                Ok(Err(source)) => {
-                    return Err(MiioError::Io {
-                        addr: self.addr,
-                        step: Step::Request,
-                        source,
-                    })
-                }
-            };
-            let Some(dgram) = buf.get(..len) else {
-                continue;
+            let got = recv_until(&self.socket, self.addr, &mut buf, deadline, Step::Request);
+            let dgram = match got.await? {
+                Received::TimedOut => return Ok(None),
+                Received::Refused => continue,
+                Received::Datagram(d) => d,
             };
             if let Some(r) = self.take(dgram).await {
                 return Ok(Some(r));
