@@ -295,7 +295,9 @@ async fn bind_conflicts_and_bad_addresses_are_errors() {
     let mut cfg = FleetConfig {
         devices: vec![device("a", "chuangmi.plug.m1", 1, "127.77.6.2")],
     };
-    cfg.devices[0].addr = "10.0.0.1:54321".parse().unwrap();
+    // TEST-NET-1 (documentation only): refused by validation before any
+    // socket is made, so nothing is ever sent to it.
+    cfg.devices[0].addr = "192.0.2.1:54321".parse().unwrap();
     let e = Fleet::start(cfg).await.unwrap_err().to_string();
     assert!(e.contains("loopback"), "{e}");
 }
