@@ -655,13 +655,12 @@ fn find_prop(
     let services = spec.services_by_iid();
     let pick = |svc: &mijia_proto::miot::Service| -> Option<Found> {
         for item in items {
-            let mut props: Vec<_> = svc
+            let first = svc
                 .properties
                 .iter()
                 .filter(|p| p.name() == *item && p.access.write)
-                .collect();
-            props.sort_by_key(|p| p.iid);
-            if let Some(p) = props.first() {
+                .min_by_key(|p| p.iid);
+            if let Some(p) = first {
                 let name = names
                     .property_name(svc.iid, p.iid)
                     .map_or_else(|| format!("{}.{}", svc.iid, p.iid), str::to_string);
@@ -697,13 +696,12 @@ fn find_prop(
 fn find_action(spec: &Spec, names: &NameTable, items: &[&str]) -> Option<Found> {
     for item in items {
         for svc in spec.services_by_iid() {
-            let mut acts: Vec<_> = svc
+            let first = svc
                 .actions
                 .iter()
                 .filter(|a| a.name() == *item && a.ins.is_empty())
-                .collect();
-            acts.sort_by_key(|a| a.iid);
-            if let Some(a) = acts.first() {
+                .min_by_key(|a| a.iid);
+            if let Some(a) = first {
                 let name = names
                     .action_name(svc.iid, a.iid)
                     .map_or_else(|| format!("{}.{}", svc.iid, a.iid), str::to_string);
