@@ -63,11 +63,12 @@ impl IdStore for HomeIdStore {
         BatchSizes::load(&self.paths, &key)
     }
 
-    fn store_batch(&self, key: &str, size: usize) {
-        let Ok(key) = key.parse::<DeviceKey>() else {
-            return;
-        };
-        if let Err(e) = BatchSizes::store_many(&self.paths, &[(key, size)]) {
+    fn store_batch(&self, keys: &[String], size: usize) {
+        let sizes: Vec<(DeviceKey, usize)> = keys
+            .iter()
+            .filter_map(|k| k.parse::<DeviceKey>().ok().map(|k| (k, size)))
+            .collect();
+        if let Err(e) = BatchSizes::store_many(&self.paths, &sizes) {
             self.warn_once(&e);
         }
     }

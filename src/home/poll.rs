@@ -376,10 +376,12 @@ impl IdStore for BulkIdStore {
         self.lock().batches.get(key).copied()
     }
 
-    fn store_batch(&self, key: &str, size: usize) {
+    fn store_batch(&self, keys: &[String], size: usize) {
         let mut inner = self.lock();
-        inner.batches.insert(key.to_owned(), size.max(1));
-        inner.batches_changed.insert(key.to_owned(), size.max(1));
+        for key in keys {
+            inner.batches.insert(key.clone(), size.max(1));
+            inner.batches_changed.insert(key.clone(), size.max(1));
+        }
     }
 }
 

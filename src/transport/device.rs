@@ -251,11 +251,9 @@ impl MiioDevice {
     /// the device by its address or from the registry.
     pub(crate) async fn remember_batch(&self) {
         if let Some(ids) = &self.ids {
-            let size = self.batch_size();
-            ids.store_batch(&addr_key(self.addr), size);
-            if let Some(d) = self.did().await {
-                ids.store_batch(&did_key(d), size);
-            }
+            let mut keys = vec![addr_key(self.addr)];
+            keys.extend(self.did().await.map(did_key));
+            ids.store_batch(&keys, self.batch_size());
         }
     }
 

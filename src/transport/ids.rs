@@ -26,9 +26,11 @@ pub trait IdStore: Send + Sync {
     fn load_batch(&self, _key: &str) -> Option<usize> {
         None
     }
-    /// Remember that `key` took batches of at most `size` (after it
-    /// refused a larger one). Stores that keep no batch sizes ignore it.
-    fn store_batch(&self, _key: &str, _size: usize) {}
+    /// Remember that the device known by `keys` (its address and, once
+    /// known, its did) took batches of at most `size` after it refused a
+    /// larger one; one write for file-backed stores. Stores that keep no
+    /// batch sizes ignore it.
+    fn store_batch(&self, _keys: &[String], _size: usize) {}
 }
 
 /// The key for a device whose did is known.
@@ -72,9 +74,11 @@ impl IdStore for MemoryIdStore {
         self.batches.lock().ok()?.get(key).copied()
     }
 
-    fn store_batch(&self, key: &str, size: usize) {
+    fn store_batch(&self, keys: &[String], size: usize) {
         if let Ok(mut m) = self.batches.lock() {
-            m.insert(key.to_owned(), size.max(1));
+            for key in keys {
+                m.insert(key.clone(), size.max(1));
+            }
         }
     }
 }

@@ -249,7 +249,7 @@ async fn a_learnt_batch_size_carries_over_to_the_next_run_through_the_store() {
         .collect();
     assert_eq!(sizes, vec![3, 3]);
     // Never above the configured size, whatever the store says.
-    store.store_batch(&did_key(DID), 50);
+    store.store_batch(&[did_key(DID)], 50);
     let third = MiioDevice::with_did(dev.addr, token(), DID, fast(), Some(store)).expect("device");
     assert_eq!(third.batch_size(), fast().batch_size);
 }
