@@ -125,7 +125,6 @@ impl Context {
         let entry = self.registry.get(name)?;
         Ok(Resolved {
             target: DeviceTarget::from_entry(entry, &self.catalog),
-            token: entry.token,
             cloud_did: None,
         })
     }
@@ -152,13 +151,11 @@ impl Context {
     }
 }
 
-/// A device to talk to, with its token (for a push subscription, which
-/// uses a socket of its own).
+/// A device to talk to, and the did its cloud route uses.
 #[derive(Clone)]
 pub struct Resolved {
-    /// Name, address and model profile.
+    /// Name, address, token and model profile.
     pub target: DeviceTarget,
-    token: Token,
     cloud_did: Option<String>,
 }
 
@@ -178,7 +175,6 @@ impl Resolved {
     ) -> Self {
         Resolved {
             target: DeviceTarget::ad_hoc(addr, token, model, catalog),
-            token,
             cloud_did: None,
         }
     }
@@ -205,6 +201,6 @@ impl Resolved {
 
     /// The token (redacted in `Debug`/`Display`).
     pub fn token(&self) -> &Token {
-        &self.token
+        self.target.token()
     }
 }

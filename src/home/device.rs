@@ -863,6 +863,12 @@ impl fmt::Debug for DeviceTarget {
 }
 
 impl DeviceTarget {
+    /// Its token (redacted in `Debug`/`Display`), for a socket of its own
+    /// such as a push subscription.
+    pub fn token(&self) -> &Token {
+        &self.token
+    }
+
     /// A registered device.
     pub fn from_entry(entry: &DeviceEntry, catalog: &ModelCatalog) -> Self {
         DeviceTarget {
