@@ -37,6 +37,22 @@ struct State {
     seeded_from_did: bool,
     /// Whether a request was sent in this session yet.
     sent_any: bool,
+    /// The receive buffer, allocated on first use and kept, so a request
+    /// does not allocate and zero 64 KiB each time.
+    buf: Vec<u8>,
+}
+
+impl State {
+    /// The receive buffer, taken out while a wait borrows the state;
+    /// give it back with `state.buf = buf`.
+    fn take_buf(&mut self) -> Vec<u8> {
+        let buf = std::mem::take(&mut self.buf);
+        if buf.len() == RECV_BUFFER {
+            buf
+        } else {
+            vec![0u8; RECV_BUFFER]
+        }
+    }
 }
 
 /// A miIO device reached over UDP.
@@ -209,6 +225,7 @@ impl MiioDevice {
                 session,
                 seeded_from_did: from_did.is_some(),
                 sent_any: false,
+                buf: Vec::new(),
             }),
             ids,
             batch,
@@ -422,10 +439,21 @@ impl MiioDevice {
     /// Up to `hello_attempts` hellos within `handshake_timeout`. `Ok(false)`
     /// when no hello reply came.
     async fn handshake(&self, state: &mut State, stats: &mut CallStats) -> Result<bool, MiioError> {
+        let mut buf = state.take_buf();
+        let r = self.handshake_with(state, stats, &mut buf).await;
+        state.buf = buf;
+        r
+    }
+
+    async fn handshake_with(
+        &self,
+        state: &mut State,
+        stats: &mut CallStats,
+        buf: &mut [u8],
+    ) -> Result<bool, MiioError> {
         let start = tokio::time::Instant::now();
         let deadline = start + self.config.handshake_timeout;
         let hello = state.session.hello();
-        let mut buf = vec![0u8; RECV_BUFFER];
         let hellos = self.config.hello_attempts.max(1);
         for n in 0..hellos {
             tracing::debug!(addr = %self.addr, n, "hello");
@@ -437,13 +465,7 @@ impl MiioDevice {
                 deadline
             };
             loop {
-                let got = recv_until(
-                    &self.socket,
-                    self.addr,
-                    &mut buf,
-                    next_hello,
-                    Step::Handshake,
-                );
+                let got = recv_until(&self.socket, self.addr, buf, next_hello, Step::Handshake);
                 let dgram = match got.await? {
                     Received::TimedOut => break,
                     Received::Refused => {
@@ -503,10 +525,21 @@ impl MiioDevice {
         state: &mut State,
         stats: &mut CallStats,
     ) -> Result<Option<Response>, MiioError> {
+        let mut buf = state.take_buf();
+        let r = self.wait_reply_with(state, stats, &mut buf).await;
+        state.buf = buf;
+        r
+    }
+
+    async fn wait_reply_with(
+        &self,
+        state: &mut State,
+        stats: &mut CallStats,
+        buf: &mut [u8],
+    ) -> Result<Option<Response>, MiioError> {
         let deadline = tokio::time::Instant::now() + self.config.timeout;
-        let mut buf = vec![0u8; RECV_BUFFER];
         loop {
-            let got = recv_until(&self.socket, self.addr, &mut buf, deadline, Step::Request);
+            let got = recv_until(&self.socket, self.addr, buf, deadline, Step::Request);
             let dgram = match got.await? {
                 Received::TimedOut => return Ok(None),
                 Received::Refused => {
